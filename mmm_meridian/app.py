@@ -1,0 +1,156 @@
+"""Hydra multirun: ``mmm <stage> -m key=a,b`` / ``python -m mmm_meridian -m stage=<stage> key=a,b``.
+
+Each sweep job runs in its own artifacts folder (``<sweep dir>/<job>/artifacts``), seeded with the base project's
+up-to-date upstream artifacts so only what the swept keys change is recomputed. Each job writes ``job_result.json``;
+at the end :class:`SweepSummaryCallback` collects them into ``sweep_summary.csv`` comparing overrides and key
+metrics. The job function is kept thin because the joblib launcher pickles it with this module's globals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from mmm_meridian.config.loader import conf_dir
+from mmm_meridian.config.root import register_configs
+from mmm_meridian.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_USER_ERROR, UserError
+
+log = logging.getLogger(__name__)
+JOB_RESULT = "job_result.json"
+SUMMARY_CSV = "sweep_summary.csv"
+
+
+def _seed_from_base(cfg: Any, base: Path, job_store: Any) -> list[str]:
+    """Copy the base project's stage folders that are up to date for this job's config into the job folder."""
+    from mmm_meridian.artifacts import ArtifactStore
+    from mmm_meridian.config.loader import to_plain
+    from mmm_meridian.pipeline import STAGES, is_up_to_date
+
+    base_store = ArtifactStore(base)
+    plain = to_plain(cfg)
+    copied: list[str] = []
+    for stage in STAGES:
+        if base_store.manifest(stage) is not None and is_up_to_date(cfg, stage, base_store, plain):
+            shutil.copytree(base_store.stage_dir(stage), job_store.stage_dir(stage), dirs_exist_ok=True)
+            copied.append(stage)
+    return copied
+
+
+def _flat_summary(manifests: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for stage, manifest in manifests.items():
+        summary = (manifest.extra or {}).get("summary", {}) if manifest is not None else {}
+        for key, value in summary.items():
+            if isinstance(value, (int, float, str, bool)) or value is None:
+                row[f"{stage}.{key}"] = value
+            elif isinstance(value, dict):
+                for sub, sub_value in value.items():
+                    if isinstance(sub_value, (int, float, str, bool)):
+                        row[f"{stage}.{key}.{sub}"] = sub_value
+    return row
+
+
+def run_job(cfg: DictConfig) -> int:
+    """One sweep job: validate, run in the job's own artifacts folder, record the outcome."""
+    from mmm_meridian import api
+    from mmm_meridian.artifacts import ArtifactStore, dumps
+    from mmm_meridian.config.infra import UpstreamPolicy
+    from mmm_meridian.config.loader import to_typed
+
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    result: dict[str, Any] = {"job": hydra_cfg.job.num, "overrides": overrides, "status": "ok", "error": None}
+    status = EXIT_OK
+    try:
+        typed = to_typed(cfg)
+        base = Path(typed.paths.artifacts)
+        if not any(o.startswith("paths.artifacts=") for o in overrides):
+            typed.paths.artifacts = str(job_dir / "artifacts")
+            typed.paths.logs = str(job_dir / "artifacts" / "logs")
+        typed.runtime.upstream_policy = UpstreamPolicy.rebuild
+        store = ArtifactStore(typed.paths.artifacts)
+        result["artifacts"] = str(store.root)
+        with store.lock(typed.runtime.lock_timeout_s):
+            result["reused_from_base"] = _seed_from_base(typed, base, store) if base != store.root else []
+        stage = typed.stage.value
+        manifests = api.run(typed) if stage == "run" else {stage: api.run_stage(typed, stage)}
+        result["metrics"] = _flat_summary(manifests)
+    except UserError as exc:
+        status = EXIT_USER_ERROR
+        result.update(status="failed", error=exc.one_line())
+        print(exc.one_line(), file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one failed job must not hide the others' results
+        status = EXIT_UNEXPECTED
+        result.update(status="crashed", error=f"{type(exc).__name__}: {exc}")
+        log.exception("sweep job %s crashed", hydra_cfg.job.num)
+    (job_dir / JOB_RESULT).write_text(dumps(result) + "\n", encoding="utf-8")
+    return status
+
+
+def write_sweep_summary(sweep_dir: Path) -> Path | None:
+    """Collect every job's ``job_result.json`` under ``sweep_dir`` into ``sweep_summary.csv``."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(sweep_dir.glob(f"*/{JOB_RESULT}"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit()
+                       else 0):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        row = {"job": result["job"], "overrides": " ".join(result["overrides"]), "status": result["status"],
+               "error": result.get("error") or ""}
+        row.update(result.get("metrics") or {})
+        rows.append(row)
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    out = sweep_dir / SUMMARY_CSV
+    table.to_csv(out, index=False)
+    with pd.option_context("display.width", 160, "display.max_columns", 12):
+        print(f"\nSweep summary ({out}):\n{table.to_string(index=False, max_colwidth=60)}")
+    return out
+
+
+class SweepSummaryCallback(Callback):
+    """Hydra callback: writes the sweep summary table when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_sweep_summary(Path(config.hydra.sweep.dir))
+
+
+_STATUS: list[int] = []
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+def hydra_main(cfg: DictConfig) -> int:
+    status = run_job(cfg)
+    _STATUS.append(status)
+    return status
+
+
+def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
+    """Run a Hydra multirun over ``overrides``; exit 0 when every job succeeded, else the worst job status."""
+    register_configs()
+    argv = [sys.argv[0] or "mmm"]
+    if config_dir:
+        argv += ["--config-dir", str(Path(config_dir).resolve())]
+    argv += ["-m", *overrides]
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        hydra_main()
+    except SystemExit as exc:  # Hydra exits on composition errors (bad overrides)
+        return EXIT_USER_ERROR if exc.code not in (0, None) else EXIT_OK
+    finally:
+        sys.argv = saved
+    # Jobs run in this process with the basic launcher; other launchers report through job_result.json files.
+    return max(_STATUS, default=EXIT_OK)

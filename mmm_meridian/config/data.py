@@ -1,0 +1,156 @@
+"""Config sections for the data and where it comes from: ``project``, ``paths``, ``data``, ``ingest``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from mmm_meridian.config._checks import check_positive_int, check_range
+from mmm_meridian.errors import ConfigError
+
+
+@dataclass
+class ProjectConfig:
+    name: str = "mmm_demo"
+    description: str = "Marketing mix model"
+    data_version: str = "unversioned"  # free text shown on the report cover, e.g. a data snapshot date
+    owner: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(ch in self.name for ch in "/\\\0") or self.name in {".", ".."}:
+            raise ConfigError(f"project.name={self.name!r} is not a usable folder name", where="config key project.name",
+                              fix="use letters, digits, '-', '_' or '.'")
+
+
+@dataclass
+class PathsConfig:
+    root: str = "."
+    artifacts: str = "${paths.root}/artifacts/${project.name}"
+    cache: str = "${paths.root}/.mmm_cache"
+    logs: str = "${paths.artifacts}/logs"
+
+
+class Frequency(str, Enum):
+    auto = "auto"
+    daily = "daily"
+    weekly = "weekly"
+
+
+class WeekStart(str, Enum):
+    MON = "MON"
+    TUE = "TUE"
+    WED = "WED"
+    THU = "THU"
+    FRI = "FRI"
+    SAT = "SAT"
+    SUN = "SUN"
+
+
+class Aggregation(str, Enum):
+    mean = "mean"
+    sum = "sum"
+    max = "max"
+    min = "min"
+    first = "first"
+    last = "last"
+
+
+@dataclass
+class DataConfig:
+    """Column mapping of the user's table. Channel names are the keys of ``channel_map``."""
+
+    date_col: str = "date_day"
+    revenue_col: str = "all_purchases_original_price"
+    # Multiplies revenue_col row by row (Meridian's simulated data has conversions x revenue_per_conversion).
+    revenue_per_unit_col: Optional[str] = None
+    channel_map: Dict[str, str] = field(default_factory=dict)
+    impressions_map: Dict[str, str] = field(default_factory=dict)
+    clicks_map: Dict[str, str] = field(default_factory=dict)
+    platform_reported_map: Dict[str, str] = field(default_factory=dict)
+    controls: List[str] = field(default_factory=list)
+    control_aggregation: Aggregation = Aggregation.mean  # how non-additive controls become weekly values
+    promo_col: Optional[str] = None
+    population_col: Optional[str] = None
+    keys: List[str] = field(default_factory=list)
+    geo_col: Optional[str] = None
+    # Row filter: key column -> value or list of values kept, e.g. {territory_name: GB}.
+    series: Dict[str, Any] = field(default_factory=dict)
+    frequency: Frequency = Frequency.auto
+    week_start: WeekStart = WeekStart.MON
+    # Weeks at either end with fewer days than this (daily input) are dropped rather than under-counted.
+    min_days_per_week: int = 7
+
+    def __post_init__(self) -> None:
+        for name in ("impressions_map", "clicks_map", "platform_reported_map"):
+            unknown = sorted(set(getattr(self, name)) - set(self.channel_map))
+            if unknown:
+                raise ConfigError(f"data.{name} names channel(s) {unknown} missing from data.channel_map",
+                                  where=f"config key data.{name}", fix=f"use channels from data.channel_map: {sorted(self.channel_map)}")
+        if self.geo_col is not None and self.geo_col not in self.keys:
+            raise ConfigError(f"data.geo_col={self.geo_col!r} is not one of data.keys={list(self.keys)}",
+                              where="config key data.geo_col", fix="add it to data.keys or unset data.geo_col")
+        unknown_filters = sorted(set(self.series) - set(self.keys))
+        if unknown_filters:
+            raise ConfigError(f"data.series filters on {unknown_filters}, which are not in data.keys={list(self.keys)}",
+                              where="config key data.series", fix="filter only on key columns listed in data.keys")
+        check_range("data.min_days_per_week", self.min_days_per_week, 1, 7)
+
+
+class Connector(str, Enum):
+    figshare = "figshare"
+    local_csv = "local_csv"
+    demo = "demo"
+
+
+@dataclass
+class FigshareIngestConfig:
+    article_id: int = 25314841
+    file_name: str = "conjura_mmm_data.csv"
+    api_base: str = "https://api.figshare.com/v2"
+    timeout_s: float = 30.0
+    retries: int = 3
+    backoff_s: float = 1.0
+    max_bytes: int = 2_000_000_000
+    max_redirects: int = 5
+    offline: bool = False
+
+    def __post_init__(self) -> None:
+        check_range("ingest.figshare.timeout_s", self.timeout_s, 0, lo_open=True)
+        check_range("ingest.figshare.retries", self.retries, 0, 20)
+        check_range("ingest.figshare.backoff_s", self.backoff_s, 0)
+        check_positive_int("ingest.figshare.max_bytes", self.max_bytes)
+
+
+@dataclass
+class LocalCsvIngestConfig:
+    """A local table: .csv/.tsv/.txt (delimiter sniffed unless set), .parquet, .xlsx/.xls; .gz/.zip compressed CSV."""
+
+    path: Optional[str] = None
+    delimiter: Optional[str] = None
+    encoding: str = "utf-8"
+    sheet: Optional[str] = None
+    max_bytes: int = 2_000_000_000
+
+    def __post_init__(self) -> None:
+        check_positive_int("ingest.local_csv.max_bytes", self.max_bytes)
+
+
+@dataclass
+class DemoIngestConfig:
+    """The embedded demo dataset (simulated, with known truth) shipped inside the package."""
+
+    dataset: str = "conjura_like"
+
+
+@dataclass
+class IngestConfig:
+    connector_priority: List[Connector] = field(default_factory=lambda: [Connector.demo])
+    figshare: FigshareIngestConfig = field(default_factory=FigshareIngestConfig)
+    local_csv: LocalCsvIngestConfig = field(default_factory=LocalCsvIngestConfig)
+    demo: DemoIngestConfig = field(default_factory=DemoIngestConfig)
+
+    def __post_init__(self) -> None:
+        if not self.connector_priority:
+            raise ConfigError("ingest.connector_priority is empty", where="config key ingest.connector_priority",
+                              fix=f"list connectors to try, from {[c.value for c in Connector]}")

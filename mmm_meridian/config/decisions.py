@@ -1,0 +1,161 @@
+"""Config sections for decisions and outputs: ``optimization``, ``evaluation``, ``reports``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, List, Optional
+
+from mmm_meridian.config._checks import check_pair, check_range
+from mmm_meridian.errors import ConfigError
+
+
+class Objective(str, Enum):
+    roas = "roas"  # fixed budget, maximise incremental revenue
+    profit = "profit"  # flexible budget, maximise incremental revenue x margin - spend
+
+
+@dataclass
+class ChannelSpendBounds:
+    min_spend_pct: Optional[float] = None
+    max_spend_pct: Optional[float] = None
+
+
+@dataclass
+class PlatformConstraintsConfig:
+    """Shares of the total budget per channel (0.05 = 5 %)."""
+
+    min_spend_pct: float = 0.05
+    max_spend_pct: float = 0.4
+    channel_overrides: Dict[str, ChannelSpendBounds] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_range("optimization.platform_constraints.min_spend_pct", self.min_spend_pct, 0, 1)
+        check_range("optimization.platform_constraints.max_spend_pct", self.max_spend_pct, 0, 1)
+        if self.min_spend_pct > self.max_spend_pct:
+            raise ConfigError(
+                f"optimization.platform_constraints.min_spend_pct={self.min_spend_pct} is above "
+                f"max_spend_pct={self.max_spend_pct}", where="config key optimization.platform_constraints",
+                fix="make min_spend_pct <= max_spend_pct")
+        for channel, bounds in self.channel_overrides.items():
+            key = f"optimization.platform_constraints.channel_overrides.{channel}"
+            check_range(f"{key}.min_spend_pct", bounds.min_spend_pct, 0, 1)
+            check_range(f"{key}.max_spend_pct", bounds.max_spend_pct, 0, 1)
+            lo = self.min_spend_pct if bounds.min_spend_pct is None else bounds.min_spend_pct
+            hi = self.max_spend_pct if bounds.max_spend_pct is None else bounds.max_spend_pct
+            if lo > hi:
+                raise ConfigError(f"{key} gives min_spend_pct={lo} above max_spend_pct={hi}", where=f"config key {key}",
+                                  fix="make min_spend_pct <= max_spend_pct")
+
+
+@dataclass
+class ScenarioPreset:
+    budget_change_pct: float = 0.0  # -20 means 20 % less than the current budget
+    min_spend_pct: Optional[float] = None  # overrides the platform constraints for this scenario
+    max_spend_pct: Optional[float] = None
+
+
+def _default_scenarios() -> Dict[str, ScenarioPreset]:
+    return {
+        "budget_minus_20": ScenarioPreset(budget_change_pct=-20.0),
+        "budget_minus_10": ScenarioPreset(budget_change_pct=-10.0),
+        "current_budget": ScenarioPreset(budget_change_pct=0.0),
+        "budget_plus_10": ScenarioPreset(budget_change_pct=10.0),
+        "budget_plus_20": ScenarioPreset(budget_change_pct=20.0),
+        "conservative": ScenarioPreset(budget_change_pct=0.0, min_spend_pct=0.1, max_spend_pct=0.3),
+        "aggressive": ScenarioPreset(budget_change_pct=0.0, min_spend_pct=0.0, max_spend_pct=0.6),
+    }
+
+
+@dataclass
+class SensitivityConfig:
+    enabled: bool = True
+    n_draws: int = 200  # posterior draws used to evaluate the risk of each recommendation
+
+
+@dataclass
+class OptimizationConfig:
+    objective: Objective = Objective.roas
+    budget: Optional[float] = None  # total budget; None: the historical spend over the optimisation period
+    margin: float = 1.0  # contribution margin on revenue, for the profit objective
+    target_mroi: float = 1.0  # profit objective: spend while marginal ROI x margin stays above this
+    platform_constraints: PlatformConstraintsConfig = field(default_factory=PlatformConstraintsConfig)
+    scenario_presets: Dict[str, ScenarioPreset] = field(default_factory=_default_scenarios)
+    sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
+    business_notes: List[str] = field(default_factory=list)  # e.g. creative fatigue, audience overlap caveats
+
+    def __post_init__(self) -> None:
+        check_range("optimization.margin", self.margin, 0, 1, lo_open=True)
+        if self.budget is not None:
+            check_range("optimization.budget", self.budget, 0, lo_open=True)
+        for name, preset in self.scenario_presets.items():
+            check_range(f"optimization.scenario_presets.{name}.budget_change_pct", preset.budget_change_pct, -100, None,
+                        lo_open=True)
+
+
+@dataclass
+class MetricsConfig:
+    mape_threshold: float = 0.15
+    coverage_threshold: float = 0.8
+    interval: float = 0.8  # width of the prediction interval whose coverage is measured
+    blocking: List[str] = field(default_factory=list)  # metric names whose failure fails the stage
+
+    def __post_init__(self) -> None:
+        check_range("evaluation.metrics.mape_threshold", self.mape_threshold, 0, lo_open=True)
+        check_range("evaluation.metrics.coverage_threshold", self.coverage_threshold, 0, 1)
+        check_range("evaluation.metrics.interval", self.interval, 0, 1, lo_open=True, hi_open=True)
+
+
+@dataclass
+class TemporalHoldoutConfig:
+    enabled: bool = True
+    weeks: int = 13
+
+
+@dataclass
+class StrategyToggle:
+    enabled: bool = False
+
+
+@dataclass
+class ValidationStrategiesConfig:
+    temporal_holdout: TemporalHoldoutConfig = field(default_factory=TemporalHoldoutConfig)
+    rolling_origin: StrategyToggle = field(default_factory=StrategyToggle)
+    geo_holdout: StrategyToggle = field(default_factory=StrategyToggle)
+
+
+@dataclass
+class DigitalChecksConfig:
+    enabled: bool = True
+    # Model incremental revenue / platform-reported revenue expected within these bounds.
+    incrementality_bounds: List[float] = field(default_factory=lambda: [0.1, 1.5])
+
+    def __post_init__(self) -> None:
+        check_pair("evaluation.digital_checks.incrementality_bounds", self.incrementality_bounds, lo=0.0)
+
+
+@dataclass
+class BusinessChecksConfig:
+    media_share_range: List[float] = field(default_factory=lambda: [0.02, 0.8])
+    max_negative_baseline_prob: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_pair("evaluation.business_checks.media_share_range", self.media_share_range, lo=0.0)
+
+
+@dataclass
+class EvaluationConfig:
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    validation_strategies: ValidationStrategiesConfig = field(default_factory=ValidationStrategiesConfig)
+    digital_checks: DigitalChecksConfig = field(default_factory=DigitalChecksConfig)
+    business_checks: BusinessChecksConfig = field(default_factory=BusinessChecksConfig)
+
+
+@dataclass
+class ReportsConfig:
+    executive_deck: bool = True
+    dashboard_exports: bool = True
+    attribution_report: bool = True
+    optimization_recommendations: bool = True
+    meridian_html: bool = True
+    currency: str = ""  # label printed next to money; empty: the data's currency_code where known

@@ -1,0 +1,84 @@
+"""The root config: every section of the pipeline guide under its own key, registered in Hydra's ConfigStore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from hydra.core.config_store import ConfigStore
+
+from mmm_meridian.config._checks import check_known_channels
+from mmm_meridian.config.data import DataConfig, IngestConfig, PathsConfig, ProjectConfig
+from mmm_meridian.config.decisions import EvaluationConfig, OptimizationConfig, ReportsConfig
+from mmm_meridian.config.infra import (ExternalDataConfig, LoggingConfig, PrivacyConfig, ProfilesConfig,
+                                       RuntimeConfig, TrackingConfig)
+from mmm_meridian.config.modeling import ComplexityConfig, FeaturesConfig, ModelConfig, TrainingConfig
+from mmm_meridian.config.quality import EnhancedCleaningConfig, ValidationConfig
+from mmm_meridian.errors import ConfigError
+
+
+class StageName(str, Enum):
+    ingest = "ingest"
+    validate = "validate"
+    transform = "transform"
+    features = "features"
+    train = "train"
+    optimize = "optimize"
+    evaluate = "evaluate"
+    report = "report"
+    run = "run"  # all stages in order
+
+
+class ProfileName(str, Enum):
+    local = "local"
+    docker = "docker"
+    k8s = "k8s"
+
+
+@dataclass
+class MMMConfig:
+    stage: StageName = StageName.run
+    profile: ProfileName = ProfileName.local
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    enhanced_cleaning: EnhancedCleaningConfig = field(default_factory=EnhancedCleaningConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    complexity: ComplexityConfig = field(default_factory=ComplexityConfig)
+    optimization: OptimizationConfig = field(default_factory=OptimizationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    profiles: ProfilesConfig = field(default_factory=ProfilesConfig)
+    external_data: ExternalDataConfig = field(default_factory=ExternalDataConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+
+    def __post_init__(self) -> None:
+        # Checks that span sections: per-channel settings must name mapped channels.
+        channels = list(self.data.channel_map)
+        if not channels:
+            raise ConfigError("data.channel_map is empty", where="config key data.channel_map",
+                              fix="map each media channel to its spend column, e.g. "
+                              "data.channel_map={google_search: my_search_spend}, or choose a dataset with data=<name>")
+        check_known_channels("features.adstock.platform_overrides", self.features.adstock.platform_overrides, channels)
+        check_known_channels("features.saturation.channel_overrides", self.features.saturation.channel_overrides,
+                             channels)
+        check_known_channels("model.priors.roi_bounds", self.model.priors.roi_bounds, channels)
+        check_known_channels("optimization.platform_constraints.channel_overrides",
+                             self.optimization.platform_constraints.channel_overrides, channels)
+
+    @property
+    def channels(self) -> list[str]:
+        """Media channel names, in the order of ``data.channel_map``."""
+        return list(self.data.channel_map)
+
+
+def register_configs() -> None:
+    """Register the schema as ``base_config`` so ``conf/config.yaml`` can extend it."""
+    ConfigStore.instance().store(name="base_config", node=MMMConfig)

@@ -1,0 +1,192 @@
+"""From the user's table to the canonical weekly table (see :mod:`mmm_meridian.frame`).
+
+:func:`standardize` maps and checks columns, parses dates, applies the series filter and names the geo, keeping the
+input's grain; :func:`to_weekly` aggregates it to the model's weekly grain (additive columns summed, controls by
+``data.control_aggregation``, promo as the share of promo days). Transform runs the same two steps after cleaning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian import frame as F
+from mmm_meridian.config.root import MMMConfig
+from mmm_meridian.errors import DataError
+
+log = logging.getLogger(__name__)
+_WEEKDAY = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4, "SAT": 5, "SUN": 6}
+
+
+@dataclass(frozen=True)
+class ColumnRole:
+    column: str  # user's column
+    target: str  # canonical name
+    key: str  # config key that mapped it
+
+
+def column_roles(cfg: MMMConfig) -> list[ColumnRole]:
+    """Every user column the config maps, with its canonical name and the config key that names it."""
+    d = cfg.data
+    roles = [ColumnRole(d.date_col, F.TIME, "data.date_col"), ColumnRole(d.revenue_col, F.REVENUE, "data.revenue_col")]
+    if d.revenue_per_unit_col:
+        roles.append(ColumnRole(d.revenue_per_unit_col, "_revenue_per_unit", "data.revenue_per_unit_col"))
+    for mapping, target, key in ((d.channel_map, F.spend, "channel_map"), (d.impressions_map, F.impressions,
+                                 "impressions_map"), (d.clicks_map, F.clicks, "clicks_map"),
+                                 (d.platform_reported_map, F.platform_revenue, "platform_reported_map")):
+        roles += [ColumnRole(col, target(ch), f"data.{key}.{ch}") for ch, col in mapping.items()]
+    roles += [ColumnRole(c, c, "data.controls") for c in d.controls]
+    if d.promo_col:
+        roles.append(ColumnRole(d.promo_col, F.PROMO, "data.promo_col"))
+    if d.population_col:
+        roles.append(ColumnRole(d.population_col, F.POPULATION, "data.population_col"))
+    return roles
+
+
+def check_columns(columns: list[str], cfg: MMMConfig) -> None:
+    """Fail naming every mapped column that is missing, with the closest existing names."""
+    present = set(columns)
+    wanted = [(r.column, r.key) for r in column_roles(cfg)] + [(k, "data.keys") for k in cfg.data.keys]
+    missing = [(col, key) for col, key in wanted if col not in present]
+    if missing:
+        parts = []
+        for col, key in missing[:6]:
+            close = difflib.get_close_matches(col, columns, n=3, cutoff=0.5)
+            parts.append(f"{col!r} ({key})" + (f", closest: {close}" if close else ""))
+        more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+        raise DataError(f"missing column(s) {'; '.join(parts)}{more}", where=f"the input table ({len(columns)} columns)",
+                        fix="fix the column names in your data config (data.*) or the file's header")
+
+
+def parse_dates(values: pd.Series, column: str) -> pd.Series:
+    """Parse a date column, refusing unparsable or mixed formats with the first offending value."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
+        return parsed.dt.normalize()
+    text = values.astype("string").str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if parsed.isna().any():
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+        bad = text[parsed.isna()]
+        if len(bad):
+            raise DataError(f"{len(bad)} value(s) of the date column cannot be read as dates, e.g. {bad.iloc[0]!r} "
+                            f"at row {int(bad.index[0]) + 2}", where=f"column {column!r}",
+                            fix="use one date format for the whole column, ideally YYYY-MM-DD")
+        formats = text.str.replace(r"\d", "9", regex=True).value_counts()
+        if len(formats) > 1:
+            raise DataError(f"the date column mixes formats {list(formats.index[:3])}", where=f"column {column!r}",
+                            fix="use one date format for the whole column, ideally YYYY-MM-DD")
+    return parsed.dt.normalize()
+
+
+def _to_numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype(float)
+    converted = pd.to_numeric(values.astype("string").str.replace(",", "", regex=False).str.strip(), errors="coerce")
+    bad = values[converted.isna() & values.notna() & (values.astype("string").str.strip() != "")]
+    if len(bad):
+        raise DataError(f"column {column!r} holds non-numeric value(s), e.g. {bad.iloc[0]!r} at row "
+                        f"{int(bad.index[0]) + 2}", where=f"column {column!r}",
+                        fix="clean the column so it holds numbers only (blank for missing)")
+    return converted.astype(float)
+
+
+def apply_series_filter(raw: pd.DataFrame, cfg: MMMConfig) -> pd.DataFrame:
+    """Keep the rows selected by ``data.series`` (key -> value or list; null means no filter)."""
+    mask = pd.Series(True, index=raw.index)
+    for key, wanted in cfg.data.series.items():
+        if wanted is None:
+            continue
+        allowed = [str(v) for v in (wanted if isinstance(wanted, (list, tuple)) else [wanted])]
+        mask &= raw[key].astype(str).isin(allowed)
+    selected = raw[mask]
+    if selected.empty:
+        available = {k: sorted(raw[k].astype(str).unique().tolist())[:8] for k in cfg.data.series if k in raw}
+        raise DataError(f"the series filter data.series={dict(cfg.data.series)} selects no rows",
+                        where="config key data.series", fix=f"choose values that exist, e.g. {available}")
+    return selected
+
+
+def series_ids(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    if not keys:
+        return pd.Series(F.NATIONAL, index=frame.index)
+    return frame[keys].astype(str).agg("_".join, axis=1)
+
+
+def standardize(raw: pd.DataFrame, cfg: MMMConfig) -> pd.DataFrame:
+    """Mapped, typed, filtered rows at the input's grain with canonical column names plus ``geo``."""
+    check_columns(list(raw.columns), cfg)
+    raw = apply_series_filter(raw, cfg)
+    d = cfg.data
+    non_geo_keys = [k for k in d.keys if k != d.geo_col]
+    combos = raw[non_geo_keys].drop_duplicates() if non_geo_keys else pd.DataFrame()
+    if len(combos) > 1:
+        found = series_ids(combos, non_geo_keys).tolist()
+        fix = ("filter to one with data.series (e.g. data.series." + f"{non_geo_keys[0]}={found[0].split('_')[0]})"
+               + (", or keep a key as the geo dimension with data.geo_col" if not d.geo_col else ""))
+        raise DataError(f"the data holds {len(found)} series ({', '.join(found[:6])}{'...' if len(found) > 6 else ''})"
+                        " but the model takes one series" + (f" per {d.geo_col}" if d.geo_col else ""),
+                        where="config keys data.keys / data.series", fix=fix)
+    out = pd.DataFrame(index=raw.index)
+    out[F.TIME] = parse_dates(raw[d.date_col], d.date_col)
+    out[F.GEO] = raw[d.geo_col].astype(str) if d.geo_col else F.NATIONAL
+    for role in column_roles(cfg)[1:]:
+        out[role.target] = _to_numeric(raw, role.column)
+    if d.revenue_per_unit_col:
+        out[F.REVENUE] = out[F.REVENUE] * out.pop("_revenue_per_unit")
+    return out.sort_values([F.GEO, F.TIME], kind="stable").reset_index(drop=True)
+
+
+def detect_frequency(std: pd.DataFrame) -> str:
+    """'daily' or 'weekly' from the spacing of distinct dates per geo; anything else is an error."""
+    steps = std.drop_duplicates([F.GEO, F.TIME]).groupby(F.GEO)[F.TIME].diff().dropna().dt.days
+    if steps.empty:
+        raise DataError("the data has a single date per series", where="the date column",
+                        fix="provide at least 52 weeks of daily or weekly rows")
+    step = float(np.median(steps))
+    if step == 1:
+        return "daily"
+    if step == 7:
+        return "weekly"
+    raise DataError(f"dates are {step:g} days apart (median), neither daily nor weekly", where="the date column",
+                    fix="provide daily or weekly rows")
+
+
+def to_weekly(std: pd.DataFrame, cfg: MMMConfig, frequency: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Aggregate standardized rows to one row per (geo, week); returns the table and what was done."""
+    freq = cfg.data.frequency.value
+    freq = detect_frequency(std) if freq == "auto" else freq
+    if frequency:
+        freq = frequency
+    channels = list(cfg.data.channel_map)
+    columns = [c for c in std.columns if c not in (F.TIME, F.GEO)]
+    additive = F.additive_columns(channels, columns)
+    info: dict = {"input_frequency": freq, "dropped_partial_weeks": []}
+    if freq == "daily":
+        anchor = _WEEKDAY[cfg.data.week_start.value]
+        week = std[F.TIME] - pd.to_timedelta((std[F.TIME].dt.weekday - anchor) % 7, unit="D")
+    else:
+        week = std[F.TIME]
+    work = std.assign(**{F.TIME: week, "_days": std[F.TIME]})
+    rules = {c: (lambda s: s.sum(min_count=1)) for c in additive}
+    rules.update({c: cfg.data.control_aggregation.value for c in cfg.data.controls})
+    if F.PROMO in columns:
+        rules[F.PROMO] = "mean"
+    if F.POPULATION in columns:
+        rules[F.POPULATION] = "mean"
+    grouped = work.groupby([F.GEO, F.TIME], sort=True)
+    weekly = grouped.agg({c: rules[c] for c in columns if c in rules}).reset_index()
+    if freq == "daily":
+        days = grouped["_days"].nunique().reset_index(drop=True)
+        partial = days < cfg.data.min_days_per_week
+        edge = weekly.groupby(F.GEO)[F.TIME].transform(lambda s: (s == s.min()) | (s == s.max()))
+        drop = partial & edge
+        info["dropped_partial_weeks"] = [f"{g} {t.date()}" for g, t in weekly.loc[drop, [F.GEO, F.TIME]].values]
+        weekly = weekly[~drop].reset_index(drop=True)
+    info["weeks"] = int(weekly[F.TIME].nunique())
+    return weekly, info

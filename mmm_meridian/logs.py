@@ -1,0 +1,38 @@
+"""Logging set-up from the ``logging`` config section: console plus a log file in the artifacts folder."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from mmm_meridian.config.root import MMMConfig
+
+_HANDLER_TAG = "_mmm_meridian_handler"
+
+
+def setup_logging(cfg: MMMConfig, *, log_file: Path | None = None) -> Path | None:
+    """Apply ``logging.level`` / ``logging.format`` to the package's and Hydra's loggers; returns the log file."""
+    level = getattr(logging, cfg.logging.level.value)
+    formatter = logging.Formatter(cfg.logging.format)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_TAG, False):
+            root.removeHandler(handler)
+            handler.close()
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(formatter)
+    setattr(console, _HANDLER_TAG, True)
+    root.addHandler(console)
+    if cfg.logging.to_file and log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        setattr(file_handler, _HANDLER_TAG, True)
+        root.addHandler(file_handler)
+    root.setLevel(logging.WARNING)  # third-party libraries stay quiet unless DEBUG
+    for name in ("mmm_meridian", "hydra"):
+        logging.getLogger(name).setLevel(level)
+    if level == logging.DEBUG:
+        root.setLevel(logging.DEBUG)
+    return log_file if cfg.logging.to_file else None

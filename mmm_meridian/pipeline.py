@@ -1,0 +1,249 @@
+"""The stage runner: checks upstream artifacts, runs a stage's library function, commits its outputs atomically.
+
+Stages are registered in :data:`STAGES` in pipeline order. Each names the config sections it reads (so a change to
+them makes its artifacts stale), the stages whose artifacts it reads, and the module holding its ``run(ctx)``
+function. A stage without a module is not implemented yet: it is left out of ``mmm run``'s plan, not faked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mmm_meridian.artifacts import ArtifactStore, Manifest, StageWriter
+from mmm_meridian.config.loader import to_plain
+from mmm_meridian.config.root import MMMConfig
+from mmm_meridian.errors import MissingArtifactError, UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A pipeline stage: what it reads and writes, and where its implementation lives."""
+
+    name: str
+    summary: str
+    sections: tuple[str, ...]
+    requires: tuple[str, ...]
+    reads: str
+    writes: tuple[str, ...]
+    module: str | None = None  # module with ``run(ctx) -> dict``; None: not implemented yet
+
+    @property
+    def implemented(self) -> bool:
+        return self.module is not None
+
+    def runner(self) -> Callable[["StageContext"], dict[str, Any]]:
+        if self.module is None:
+            raise UserError(f"stage {self.name} is not implemented yet", where=f"`mmm {self.name}`",
+                            fix=f"run the implemented stages: {', '.join(implemented_stages())}", stage=self.name)
+        return importlib.import_module(self.module).run  # type: ignore[no-any-return]
+
+
+STAGES: dict[str, StageSpec] = {
+    spec.name: spec
+    for spec in (
+        StageSpec("ingest", "load raw data through the configured connectors and aggregate it to weekly series",
+                  ("data", "ingest"), (), "the data source (data=<name>, ingest.*)",
+                  ("raw.parquet", "weekly.parquet", "ingest_summary.json"), "mmm_meridian.ingest.stage"),
+        StageSpec("validate", "score data quality (coverage, identifiability, value sanity) and gate the run",
+                  ("validation",), ("ingest",), "ingest/raw.parquet, ingest/weekly.parquet",
+                  ("validation_report.json",)),
+        StageSpec("transform", "clean the data (duplicates, missing values, outliers) with a log of every change",
+                  ("enhanced_cleaning",), ("ingest", "validate"), "ingest/raw.parquet",
+                  ("clean.parquet", "cleaning_log.json")),
+        StageSpec("features", "turn the clean data and business knowledge into Meridian inputs and priors",
+                  ("features", "model"), ("transform",), "transform/clean.parquet", ("feature_spec.json",)),
+        StageSpec("train", "fit Meridian, check convergence, save the model and ROI table",
+                  ("training", "complexity", "runtime.backend", "runtime.precision"), ("features",),
+                  "features/feature_spec.json", ("model.binpb", "diagnostics.json", "roi.csv")),
+        StageSpec("optimize", "allocate the budget with Meridian's optimizer under business constraints",
+                  ("optimization",), ("train",), "train/model.binpb", ("allocation.csv", "scenarios.csv",
+                                                                     "summary.json")),
+        StageSpec("evaluate", "measure accuracy and calibration on held-out periods and check business logic",
+                  ("evaluation",), ("train",), "train/model.binpb, transform/clean.parquet", ("metrics.json",)),
+        StageSpec("report", "write the executive deck and dashboard tables",
+                  ("reports", "project"), ("train", "optimize", "evaluate"), "every earlier stage's artifacts",
+                  ("executive_deck.pdf", "dashboard/")),
+    )
+}
+
+
+def implemented_stages() -> list[str]:
+    return [name for name, spec in STAGES.items() if spec.implemented]
+
+
+def upstream_closure(stage: str) -> list[str]:
+    """Every stage ``stage`` depends on, directly or not, in pipeline order."""
+    needed: set[str] = set()
+    todo = list(STAGES[stage].requires)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(STAGES[name].requires)
+    return [name for name in STAGES if name in needed]
+
+
+def _select(plain: dict[str, Any], dotted: str) -> Any:
+    node: Any = plain
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def stage_config(cfg: MMMConfig, stage: str, plain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved config values that ``stage`` and its upstream stages read (what its artifacts depend on)."""
+    plain = plain if plain is not None else to_plain(cfg)
+    values: dict[str, Any] = {}
+    for name in [*upstream_closure(stage), stage]:
+        for section in STAGES[name].sections:
+            values[section] = _select(plain, section)
+    return values
+
+
+def config_hash(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            keys += _changed_keys(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return keys
+    return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
+
+
+def versions() -> dict[str, str]:
+    """Package versions recorded in every manifest (read from metadata; nothing heavy is imported)."""
+    found = {"python": platform.python_version()}
+    for package in ("mmm-meridian", "google-meridian", "jax", "tensorflow", "tfp-nightly", "pandas", "numpy"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+@dataclass
+class StageContext:
+    """What a stage's ``run`` receives: the typed config, its upstream folders and a writer for its outputs."""
+
+    cfg: MMMConfig
+    stage: str
+    store: ArtifactStore
+    out: StageWriter
+    inputs: dict[str, Path]
+    log: logging.Logger
+    extra_manifest: dict[str, Any] = field(default_factory=dict)
+
+    def input_path(self, stage: str, name: str) -> Path:
+        if stage not in self.inputs:
+            raise KeyError(f"stage {self.stage} did not declare {stage} as an input")
+        return self.inputs[stage] / name
+
+
+def check_upstream(cfg: MMMConfig, stage: str, store: ArtifactStore, plain: dict[str, Any]) -> dict[str, Manifest]:
+    """Return the manifests of ``stage``'s inputs, refusing missing, stale or hand-edited ones."""
+    found: dict[str, Manifest] = {}
+    for name in STAGES[stage].requires:
+        manifest = store.manifest(name)
+        if manifest is None:
+            raise MissingArtifactError(f"stage {stage} needs the artifacts of stage {name}, which do not exist yet",
+                                       where=str(store.stage_dir(name)), fix=f"run `mmm {name}` first (or `mmm run`)",
+                                       stage=stage)
+        expected = stage_config(cfg, name, plain)
+        if manifest.config_hash != config_hash(expected):
+            changed = _changed_keys(manifest.config, expected)[:5]
+            raise MissingArtifactError(
+                f"the {name} artifacts were made from another config (changed: {'; '.join(changed) or 'unknown'})",
+                where=str(store.stage_dir(name)), fix=f"run `mmm {name}` again with this config first", stage=stage)
+        try:
+            store.verify_outputs(name, manifest)
+        except MissingArtifactError as exc:
+            exc.stage = stage
+            raise
+        found[name] = manifest
+    return found
+
+
+def is_up_to_date(cfg: MMMConfig, stage: str, store: ArtifactStore, plain: dict[str, Any]) -> bool:
+    """True when ``stage``'s artifacts match the config, their inputs and their own files (used to resume runs)."""
+    manifest = store.manifest(stage)
+    if manifest is None or manifest.config_hash != config_hash(stage_config(cfg, stage, plain)):
+        return False
+    try:
+        store.verify_outputs(stage, manifest)
+        inputs = check_upstream(cfg, stage, store, plain)
+    except UserError:
+        return False
+    source_fingerprint = getattr(importlib.import_module(STAGES[stage].module or "builtins"), "fingerprint", None)
+    if source_fingerprint is not None:  # a stage reading outside data (ingest) is stale when its source changed
+        current = source_fingerprint(cfg)
+        if current is None or current != manifest.extra.get("fingerprint"):
+            return False
+    return all(manifest.inputs.get(name) == m.digest for name, m in inputs.items())
+
+
+def run_stage(cfg: MMMConfig, stage: str, store: ArtifactStore | None = None) -> Manifest:
+    """Run one stage on its upstream artifacts and commit its outputs. The caller holds the store's lock."""
+    spec = STAGES[stage]
+    runner = spec.runner()
+    store = store or ArtifactStore(cfg.paths.artifacts)
+    plain = to_plain(cfg)
+    try:
+        inputs = check_upstream(cfg, stage, store, plain)
+    except MissingArtifactError:
+        if cfg.runtime.upstream_policy.value != "rebuild":
+            raise
+        for name in upstream_closure(stage):
+            if not is_up_to_date(cfg, name, store, plain):
+                run_stage(cfg, name, store)
+        inputs = check_upstream(cfg, stage, store, plain)
+    values = stage_config(cfg, stage, plain)
+    logger = logging.getLogger(f"mmm_meridian.{stage}")
+    started = time.time()
+    log.info("%s: %s", stage, spec.summary)
+    with store.writing(stage) as writer:
+        ctx = StageContext(cfg, stage, store, writer, {n: store.stage_dir(n) for n in inputs}, logger)
+        try:
+            summary = runner(ctx) or {}
+        except UserError as exc:
+            exc.stage = exc.stage or stage
+            raise
+        finished = time.time()
+        manifest = Manifest(
+            stage=stage, config_hash=config_hash(values), config=values,
+            inputs={name: m.digest for name, m in inputs.items()}, outputs={}, versions=versions(),
+            timings={"started": started, "finished": finished, "seconds": round(finished - started, 3)},
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
+            extra={"summary": summary, **ctx.extra_manifest})
+        store.commit(writer, manifest)
+    log.info("%s: done in %.1f s -> %s", stage, manifest.timings["seconds"], store.stage_dir(stage))
+    return manifest
+
+
+def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume: bool = True,
+                 store: ArtifactStore | None = None) -> dict[str, Manifest | None]:
+    """Run the implemented stages in order; with ``resume`` a stage whose artifacts are up to date is skipped."""
+    store = store or ArtifactStore(cfg.paths.artifacts)
+    plan = list(stages) if stages is not None else implemented_stages()
+    done: dict[str, Manifest | None] = {}
+    for stage in plan:
+        if resume and is_up_to_date(cfg, stage, store, to_plain(cfg)):
+            log.info("%s: up to date, skipped (runtime.resume=false re-runs it)", stage)
+            done[stage] = store.manifest(stage)
+            continue
+        done[stage] = run_stage(cfg, stage, store)
+    return done
