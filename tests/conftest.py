@@ -1,0 +1,33 @@
+"""Shared fixtures: a composed config whose artifacts live in the test's tmp folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mmm_meridian.config import MMMConfig, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Tests never reach a tracking server or the network; keep MLflow local and quiet.
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., MMMConfig]:
+    """Compose the real config with overrides, artifacts and cache under tmp_path, tracking off by default."""
+
+    def _make(*overrides: str, config_dir: str | os.PathLike[str] | None = None) -> MMMConfig:
+        base = [f"paths.root={tmp_path}", "tracking.enabled=false", "training=fast"]
+        return load_config([*base, *overrides], config_dir=config_dir)
+
+    return _make
+
+
+@pytest.fixture
+def cfg(make_cfg: Callable[..., MMMConfig]) -> MMMConfig:
+    return make_cfg()
