@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -124,33 +125,73 @@ class SweepSummaryCallback(Callback):
     """Hydra callback: writes the sweep summary table when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_sweep_summary(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        _LAST_SWEEP_DIRS.append(sweep_dir)
+        write_sweep_summary(sweep_dir)
 
 
-_STATUS: list[int] = []
+_LAST_SWEEP_DIRS: list[Path] = []  # filled by the callback in the launching process, whatever the launcher
+_JOB_EXIT = {"ok": EXIT_OK, "failed": EXIT_USER_ERROR, "crashed": EXIT_UNEXPECTED}
+
+
+def sweep_status(sweep_dir: Path) -> int:
+    """The worst exit status over a sweep's jobs (jobs may have run in other processes, e.g. joblib workers)."""
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in sweep_dir.glob(f"*/{JOB_RESULT}")]
+    if not results:
+        return EXIT_UNEXPECTED
+    return max(_JOB_EXIT.get(r.get("status"), EXIT_UNEXPECTED) for r in results)
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def hydra_main(cfg: DictConfig) -> int:
-    status = run_job(cfg)
-    _STATUS.append(status)
-    return status
+    return run_job(cfg)
+
+
+def _first_sweep_values(overrides: Sequence[str]) -> list[str]:
+    """The overrides with each sweep (``k=a,b``) replaced by its first value: a config for the launching process."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    plain: list[str] = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.key_or_group.startswith("hydra"):
+            continue
+        if override.is_sweep_override():
+            first = next(iter(override.sweep_string_iterator()))
+            plain.append(f"{override.get_key_element()}={first}")
+        else:
+            plain.append(override.input_line or "")
+    return plain
 
 
 def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     """Run a Hydra multirun over ``overrides``; exit 0 when every job succeeded, else the worst job status."""
+    from mmm_meridian.config.loader import load_config
+    from mmm_meridian.tracking import PARENT_ENV, end_sweep_parent, start_sweep_parent
+
     register_configs()
+    try:
+        launcher_cfg = load_config(_first_sweep_values(overrides), config_dir)
+    except UserError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    # The experiment and the sweep's parent run are created here, once, before jobs start in parallel.
+    parent = start_sweep_parent(launcher_cfg, list(overrides))
+    if parent:
+        os.environ[PARENT_ENV] = parent
     argv = [sys.argv[0] or "mmm"]
     if config_dir:
         argv += ["--config-dir", str(Path(config_dir).resolve())]
     argv += ["-m", *overrides]
     saved = sys.argv
     sys.argv = argv
+    status = EXIT_OK
     try:
         hydra_main()
+        status = sweep_status(_LAST_SWEEP_DIRS[-1]) if _LAST_SWEEP_DIRS else EXIT_UNEXPECTED
     except SystemExit as exc:  # Hydra exits on composition errors (bad overrides)
-        return EXIT_USER_ERROR if exc.code not in (0, None) else EXIT_OK
+        status = EXIT_USER_ERROR if exc.code not in (0, None) else EXIT_OK
     finally:
         sys.argv = saved
-    # Jobs run in this process with the basic launcher; other launchers report through job_result.json files.
-    return max(_STATUS, default=EXIT_OK)
+        os.environ.pop(PARENT_ENV, None)
+        end_sweep_parent(launcher_cfg, parent, "FINISHED" if status == EXIT_OK else "FAILED")
+    return status

@@ -58,10 +58,10 @@ STAGES: dict[str, StageSpec] = {
                   ("raw.parquet", "weekly.parquet", "ingest_summary.json"), "mmm_meridian.ingest.stage"),
         StageSpec("validate", "score data quality (coverage, identifiability, value sanity) and gate the run",
                   ("validation",), ("ingest",), "ingest/raw.parquet, ingest/weekly.parquet",
-                  ("validation_report.json",)),
+                  ("validation_report.json",), "mmm_meridian.validate.stage"),
         StageSpec("transform", "clean the data (duplicates, missing values, outliers) with a log of every change",
                   ("enhanced_cleaning",), ("ingest", "validate"), "ingest/raw.parquet",
-                  ("clean.parquet", "cleaning_log.json")),
+                  ("clean.parquet", "cleaning_log.json"), "mmm_meridian.transform.stage"),
         StageSpec("features", "turn the clean data and business knowledge into Meridian inputs and priors",
                   ("features", "model"), ("transform",), "transform/clean.parquet",
                   ("feature_spec.json", "model_inputs.parquet"), "mmm_meridian.features.stage"),
@@ -237,8 +237,12 @@ def run_stage(cfg: MMMConfig, stage: str, store: ArtifactStore | None = None) ->
 
 
 def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume: bool = True,
-                 store: ArtifactStore | None = None) -> dict[str, Manifest | None]:
-    """Run the implemented stages in order; with ``resume`` a stage whose artifacts are up to date is skipped."""
+                 store: ArtifactStore | None = None,
+                 on_stage: Callable[[str, Manifest], None] | None = None) -> dict[str, Manifest | None]:
+    """Run the implemented stages in order; with ``resume`` a stage whose artifacts are up to date is skipped.
+
+    ``on_stage(stage, manifest)`` is called after each stage that ran (tracking hooks in here).
+    """
     store = store or ArtifactStore(cfg.paths.artifacts)
     plan = list(stages) if stages is not None else implemented_stages()
     done: dict[str, Manifest | None] = {}
@@ -247,5 +251,8 @@ def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume:
             log.info("%s: up to date, skipped (runtime.resume=false re-runs it)", stage)
             done[stage] = store.manifest(stage)
             continue
-        done[stage] = run_stage(cfg, stage, store)
+        manifest = run_stage(cfg, stage, store)
+        done[stage] = manifest
+        if on_stage is not None:
+            on_stage(stage, manifest)
     return done
