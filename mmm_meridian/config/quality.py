@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Dict, List
 
 from mmm_meridian.config._checks import check_pair, check_range
+from mmm_meridian.errors import ConfigError
 
 
 @dataclass
@@ -89,10 +91,27 @@ class OutliersConfig:
     exempt_promo_periods: bool = True
     winsorize_percentile: float = 99.0
     iqr_multiplier: float = 3.0
+    # Which values are capped: revenue, spend, impressions, clicks, platform_revenue, or a control's name. Media spend
+    # peaks are usually real campaigns (capping them misstates spend and ROI), so only the KPI is capped by default.
+    targets: List[str] = field(default_factory=lambda: ["revenue"])
+    # Extra promotion periods besides data.promo_col: "YYYY-MM-DD" or "YYYY-MM-DD..YYYY-MM-DD" (inclusive).
+    promo_calendar: List[str] = field(default_factory=list)
+    min_context_rows: int = 20  # fewer values in a context: no cap is computed (too few to tell a peak from a spike)
 
     def __post_init__(self) -> None:
         check_range("enhanced_cleaning.outliers.winsorize_percentile", self.winsorize_percentile, 50, 100)
         check_range("enhanced_cleaning.outliers.iqr_multiplier", self.iqr_multiplier, 0, lo_open=True)
+        check_range("enhanced_cleaning.outliers.min_context_rows", self.min_context_rows, 1)
+        for period in self.promo_calendar:
+            parts = str(period).split("..")
+            try:
+                dates = [date.fromisoformat(p.strip()) for p in parts]
+            except ValueError:
+                dates = []
+            if len(parts) > 2 or not dates or dates[0] > dates[-1]:
+                raise ConfigError(f"enhanced_cleaning.outliers.promo_calendar entry {period!r} is not a date or range",
+                                  where="config key enhanced_cleaning.outliers.promo_calendar",
+                                  fix="use 'YYYY-MM-DD' or 'YYYY-MM-DD..YYYY-MM-DD' (start before end)")
 
 
 class ImputationStrategy(str, Enum):
@@ -114,10 +133,17 @@ class MissingDataConfig:
     kpi_policy: KpiMissingPolicy = KpiMissingPolicy.impute
     max_gap_days: int = 14  # longer outage gaps are not interpolated; they are reported
 
+    def __post_init__(self) -> None:
+        check_range("enhanced_cleaning.missing_data.max_gap_days", self.max_gap_days, 0)
+
 
 class ConflictPolicy(str, Enum):
-    aggregate = "aggregate"
-    keep_first = "keep_first"
+    """How two different versions of one record (same key and period) are resolved."""
+
+    keep_first = "keep_first"  # the first row in file order (the record as first delivered)
+    keep_last = "keep_last"  # the last row (a later re-send that corrects the first)
+    mean = "mean"
+    aggregate = "aggregate"  # treat them as split rows: additive columns summed
     fail = "fail"
 
 
@@ -126,7 +152,8 @@ class DuplicatesConfig:
     # Additive columns are summed across duplicate rows; every other mapped column uses its rule (default mean).
     additive_columns: List[str] = field(default_factory=list)  # empty: spend, impressions, clicks, revenue, platform revenue
     non_additive_rules: Dict[str, str] = field(default_factory=dict)  # column -> mean | max | min | first | last
-    conflicting: ConflictPolicy = ConflictPolicy.aggregate
+    # Summing two versions of one record double-counts it, so by default the first version is kept (and reported).
+    conflicting: ConflictPolicy = ConflictPolicy.keep_first
 
 
 @dataclass

@@ -1,0 +1,119 @@
+"""Rows sharing a (geo, date): exact copies, split rows that add up, and conflicting versions of one record.
+
+Classification (used by validate to report and by transform to repair):
+
+- ``exact``: the rows are identical in every column -> the copies are dropped (the data double-counted them).
+- ``split``: the rows differ in (nearly) every non-zero additive value, as partial rows do (one per campaign or
+  export batch) -> additive columns are summed, the others combined by their rule.
+- ``conflicting``: the rows repeat most of their non-zero additive values but disagree on some, as two versions of one
+  record do -> resolved by ``enhanced_cleaning.duplicates.conflicting`` and reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian import frame as F
+from mmm_meridian.config.quality import ConflictPolicy
+from mmm_meridian.config.root import MMMConfig
+from mmm_meridian.errors import ConfigError, DataError
+from mmm_meridian.transform.cleaning_log import CleaningLog
+
+KEY = [F.GEO, F.TIME]
+_RULES = {"mean", "max", "min", "first", "last", "sum"}
+
+
+def additive_columns(std: pd.DataFrame, cfg: MMMConfig) -> list[str]:
+    """The configured additive columns (default: revenue, spend, impressions, clicks, platform revenue)."""
+    configured = list(cfg.enhanced_cleaning.duplicates.additive_columns)
+    if not configured:
+        return F.additive_columns(list(cfg.data.channel_map), list(std.columns))
+    unknown = [c for c in configured if c not in std.columns]
+    if unknown:
+        raise ConfigError(f"enhanced_cleaning.duplicates.additive_columns names {unknown}, not in the data",
+                          where="config key enhanced_cleaning.duplicates.additive_columns",
+                          fix=f"use canonical column names from {sorted(c for c in std.columns if c not in KEY)}")
+    return configured
+
+
+def non_additive_rules(std: pd.DataFrame, cfg: MMMConfig, additive: list[str]) -> dict[str, str]:
+    """Rule per non-additive column: configured, else promo -> max, everything else -> mean."""
+    rules: dict[str, str] = {}
+    for col in std.columns:
+        if col in KEY or col in additive:
+            continue
+        rules[col] = "max" if col == F.PROMO else "mean"
+    for col, rule in cfg.enhanced_cleaning.duplicates.non_additive_rules.items():
+        if rule not in _RULES:
+            raise ConfigError(f"enhanced_cleaning.duplicates.non_additive_rules.{col}={rule!r} is not a rule",
+                              where="config key enhanced_cleaning.duplicates.non_additive_rules",
+                              fix=f"choose from {sorted(_RULES)}")
+        if col in rules:
+            rules[col] = rule
+    return rules
+
+
+def _group_kind(rows: pd.DataFrame, additive: list[str]) -> str:
+    distinct = rows.drop_duplicates()
+    if len(distinct) == 1:
+        return "exact"
+    values = distinct[additive].to_numpy(dtype=float)
+    nonzero = np.nan_to_num(np.abs(values)).max(axis=0) > 0
+    if not nonzero.any():
+        return "conflicting"
+    same = np.all(values[:, nonzero] == values[0, nonzero], axis=0)
+    return "conflicting" if same.mean() >= 0.5 else "split"
+
+
+def classify_duplicates(std: pd.DataFrame, additive: list[str]) -> pd.DataFrame:
+    """One row per duplicated (geo, time): ``geo, time, rows, kind`` (exact / split / conflicting)."""
+    dup = std[std.duplicated(KEY, keep=False)]
+    records = [(geo, time, len(rows), _group_kind(rows, additive)) for (geo, time), rows in dup.groupby(KEY)]
+    return pd.DataFrame(records, columns=[F.GEO, F.TIME, "rows", "kind"])
+
+
+def resolve_duplicates(std: pd.DataFrame, cfg: MMMConfig, log: CleaningLog) -> pd.DataFrame:
+    """One row per (geo, time), each resolution recorded in ``log``."""
+    additive = additive_columns(std, cfg)
+    groups = classify_duplicates(std, additive)
+    if groups.empty:
+        return std
+    policy = cfg.enhanced_cleaning.duplicates.conflicting
+    conflicting = groups[groups["kind"] == "conflicting"]
+    if policy == ConflictPolicy.fail and len(conflicting):
+        first = conflicting.iloc[0]
+        raise DataError(f"{len(conflicting)} (series, date) keys have conflicting rows, e.g. {first[F.GEO]} "
+                        f"{pd.Timestamp(first[F.TIME]).date()}", where="the input rows",
+                        fix="fix the export, or set enhanced_cleaning.duplicates.conflicting to keep_first, "
+                            "keep_last, mean or aggregate")
+    rules = non_additive_rules(std, cfg, additive)
+    kinds = groups.set_index(KEY)["kind"]
+    is_dup = std.set_index(KEY).index.isin(kinds.index)
+    keep, resolved = std[~is_dup], []
+    for (geo, time), rows in std[is_dup].groupby(KEY, sort=False):
+        kind = kinds.loc[(geo, time)]
+        before = rows[additive].sum(min_count=1)
+        if kind == "exact" or (kind == "conflicting" and policy == ConflictPolicy.keep_first):
+            row = rows.iloc[[0]]
+        elif kind == "conflicting" and policy == ConflictPolicy.keep_last:
+            row = rows.iloc[[-1]]
+        elif kind == "conflicting" and policy == ConflictPolicy.mean:
+            row = rows.iloc[[0]].copy()
+            row[additive] = rows[additive].mean().to_numpy()
+        else:  # split rows, or conflicting rows treated as split (aggregate)
+            row = rows.iloc[[0]].copy()
+            row[additive] = rows[additive].sum(min_count=1).to_numpy()
+            for col, rule in rules.items():
+                row[col] = getattr(rows[col], rule)()
+        delta = (row[additive].sum(min_count=1).fillna(0) - before.fillna(0)).to_dict()
+        reason = {"exact": "identical copies of one row: extra copies dropped",
+                  "split": "partial rows of one period: additive columns summed, others by their rule",
+                  "conflicting": f"different versions of one record: resolved by policy {policy.value}"}[kind]
+        differing = [c for c in rows.columns if c not in KEY and rows[c].nunique(dropna=False) > 1]
+        log.record_rows(f"duplicates.{kind}", str(geo), [time], reason, delta, rows_in=len(rows),
+                        differing_columns=differing,
+                        versions={c: rows[c].tolist() for c in differing} if kind == "conflicting" else {})
+        resolved.append(row)
+    out = pd.concat([keep, *resolved]).sort_values(KEY, kind="stable").reset_index(drop=True)
+    return out

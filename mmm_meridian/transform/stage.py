@@ -1,0 +1,31 @@
+"""TRANSFORM (guide stage 3): clean the ingested rows with a log of every change and write the weekly table.
+
+Reads ``ingest/raw.parquet``; writes ``clean.parquet`` (the canonical weekly table, no missing values in the model's
+columns) and ``cleaning_log.json`` (every change, warnings, per-rule totals, and how each additive total moved).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mmm_meridian.pipeline import StageContext
+from mmm_meridian.transform.clean import transform
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    raw = pd.read_parquet(ctx.input_path("ingest", "raw.parquet"))
+    weekly, report = transform(raw, ctx.cfg)
+    ctx.out.write_parquet("clean.parquet", weekly)
+    ctx.out.write_json("cleaning_log.json", report)
+    for rule, info in report["by_rule"].items():
+        moved = {c: v for c, v in info["total_change_by_column"].items() if v}
+        ctx.log.info("transform: %s: %d change(s), %d row(s)%s", rule, info["entries"], info["rows"],
+                     f", totals moved {moved}" if moved else "")
+    for warning in report["warnings"]:
+        ctx.log.warning("transform: %s", warning)
+    ctx.log.info("transform: %d weeks x %d geo(s) written; revenue total changed by %+.2f%%", report["weeks_out"],
+                 len(report["geos"]), report["total_change_pct"].get("revenue", 0.0))
+    return {"weeks": report["weeks_out"], "changes": len(report["changes"]), "warnings": len(report["warnings"]),
+            "revenue_change_pct": report["total_change_pct"].get("revenue", 0.0)}
