@@ -169,6 +169,7 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     from mmm_meridian.tracking import PARENT_ENV, end_sweep_parent, start_sweep_parent
 
     register_configs()
+    _LAST_SWEEP_DIRS.clear()
     try:
         launcher_cfg = load_config(_first_sweep_values(overrides), config_dir)
     except UserError as exc:

@@ -24,6 +24,7 @@ def _overview() -> str:
         status = "" if spec.implemented else "  [not implemented yet]"
         lines.append(f"  {name:<10} {spec.summary}{status}")
     lines += [f"  {'run':<10} every implemented stage in order, skipping those already up to date",
+              f"  {'fanout':<10} run a stage once per series selected by data.keys, in parallel, then summarise",
               "", "Examples:", "  mmm run                                # the whole pipeline on the embedded demo",
               "  mmm train training=fast runtime.backend=jax",
               "  mmm run --config-dir my_conf data=my_shop   # my_conf/data/my_shop.yaml describes your data",
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_overview())
         return EXIT_OK if args else EXIT_USER_ERROR
     stage, rest = args[0], args[1:]
+    if stage == "fanout":
+        from mmm_meridian.fanout import fanout_main
+
+        return fanout_main(rest)
     if stage not in STAGE_NAMES:
         print(f"error: unknown stage {stage!r}; choose from {', '.join(STAGE_NAMES)} (see `mmm --help`)",
               file=sys.stderr)

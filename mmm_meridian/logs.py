@@ -11,6 +11,14 @@ from mmm_meridian.config.root import MMMConfig
 _HANDLER_TAG = "_mmm_meridian_handler"
 
 
+class _LibraryWarningsFilter(logging.Filter):
+    """Keep Python warnings raised inside libraries (Meridian, TensorFlow, ArviZ) off the console: they go to the
+    log file, and to the console only at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "py.warnings"
+
+
 def setup_logging(cfg: MMMConfig, *, log_file: Path | None = None) -> Path | None:
     """Apply ``logging.level`` / ``logging.format`` to the package's and Hydra's loggers; returns the log file."""
     level = getattr(logging, cfg.logging.level.value)
@@ -20,8 +28,11 @@ def setup_logging(cfg: MMMConfig, *, log_file: Path | None = None) -> Path | Non
         if getattr(handler, _HANDLER_TAG, False):
             root.removeHandler(handler)
             handler.close()
+    logging.captureWarnings(True)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(formatter)
+    if level != logging.DEBUG:
+        console.addFilter(_LibraryWarningsFilter())
     setattr(console, _HANDLER_TAG, True)
     root.addHandler(console)
     if cfg.logging.to_file and log_file is not None:
@@ -33,6 +44,7 @@ def setup_logging(cfg: MMMConfig, *, log_file: Path | None = None) -> Path | Non
     root.setLevel(logging.WARNING)  # third-party libraries stay quiet unless DEBUG
     for name in ("mmm_meridian", "hydra"):
         logging.getLogger(name).setLevel(level)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING)
     if level == logging.DEBUG:
         root.setLevel(logging.DEBUG)
     return log_file if cfg.logging.to_file else None

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, Optional
 
 from mmm_meridian.config._checks import check_range
-from mmm_meridian.errors import NotImplementedFeatureError
+from mmm_meridian.errors import ConfigError, NotImplementedFeatureError
 
 
 class LogLevel(str, Enum):
@@ -57,6 +58,9 @@ class RuntimeConfig:
     gpu_memory_fraction: Optional[float] = None  # JAX pre-allocation fraction; None keeps the library default
     threads: Optional[int] = None  # intra-op threads; None: all cores
     chain_batch_size: Optional[int] = None  # sample chains in batches of this many to bound memory
+    # Meridian's sample_posterior(reconstruction_batch_size=...): fewer chain x draw combinations per forward pass
+    # bound GPU memory on large models; None keeps Meridian's default.
+    reconstruction_batch_size: Optional[int] = None
     upstream_policy: UpstreamPolicy = UpstreamPolicy.error
     resume: bool = True  # `mmm run` skips stages whose artifacts are up to date with the config and data
     lock_timeout_s: float = 0.0  # wait this long for another mmm process on the same artifacts, then refuse
@@ -67,6 +71,8 @@ class RuntimeConfig:
             check_range("runtime.threads", self.threads, 1)
         if self.chain_batch_size is not None:
             check_range("runtime.chain_batch_size", self.chain_batch_size, 1)
+        if self.reconstruction_batch_size is not None:
+            check_range("runtime.reconstruction_batch_size", self.reconstruction_batch_size, 1)
         check_range("runtime.lock_timeout_s", self.lock_timeout_s, 0)
 
 
@@ -81,30 +87,80 @@ class TrackingConfig:
 
 @dataclass
 class ProfileSettings:
+    """Where one environment keeps its files and tracking; ``profile=<name>`` copies them into paths/tracking/runtime.
+
+    ``tracking_uri`` None means a sqlite MLflow store under ``root``; the docker and k8s profiles take it from the
+    MLFLOW_TRACKING_URI environment variable when that is set.
+    """
+
     root: str = "."
+    data_dir: str = "./data"  # where users put their input files (ingest.local_csv.path=<data_dir>/shop.csv)
     tracking_uri: Optional[str] = None
     device: Device = Device.auto
 
 
 @dataclass
 class K8sResources:
+    """Pod resources: ``cpu`` and ``memory`` are requests (memory is also the limit), ``gpu`` a limit."""
+
     cpu: str = "2"
     memory: str = "16Gi"
     gpu: int = 0
+    gpu_resource: str = "nvidia.com/gpu"  # the extended resource name the cluster's device plugin exposes
+
+    def __post_init__(self) -> None:
+        check_range("profiles.k8s.resources.gpu", self.gpu, 0)
+        for key, value in (("cpu", self.cpu), ("memory", self.memory)):
+            if not _QUANTITY.fullmatch(str(value)):
+                raise ConfigError(f"profiles.k8s.resources.{key}={value!r} is not a Kubernetes quantity",
+                                  where=f"config key profiles.k8s.resources.{key}",
+                                  fix="write e.g. cpu: '2' or '500m', memory: 16Gi or 512Mi")
 
 
 @dataclass
 class K8sProfileSettings(ProfileSettings):
+    """What ``scripts/k8s_submit.py`` renders into each Kubernetes Job (see scripts/k8s/job.yaml.tmpl)."""
+
     namespace: str = "mmm"
     image: str = "mmm-meridian-gpu:latest"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: Optional[str] = None
+    data_claim: str = "mmm-data"  # PersistentVolumeClaim mounted at data_dir (read-only)
+    artifacts_claim: str = "mmm-artifacts"  # PersistentVolumeClaim mounted at root
+    env_secret: Optional[str] = None  # a Secret whose keys become environment variables (tracking credentials)
+    backoff_limit: int = 0  # a failed fit is not retried: the same config fails the same way
+    ttl_seconds_after_finished: int = 86400
+    active_deadline_seconds: Optional[int] = None
+    node_selector: Dict[str, str] = field(default_factory=dict)
     resources: K8sResources = field(default_factory=K8sResources)
+
+    def __post_init__(self) -> None:
+        if not _DNS_LABEL.fullmatch(self.namespace):
+            raise ConfigError(f"profiles.k8s.namespace={self.namespace!r} is not a valid namespace name",
+                              where="config key profiles.k8s.namespace",
+                              fix="use lower-case letters, digits and '-', at most 63 characters")
+        if self.image_pull_policy not in _PULL_POLICIES:
+            raise ConfigError(f"profiles.k8s.image_pull_policy={self.image_pull_policy!r} is not a pull policy",
+                              where="config key profiles.k8s.image_pull_policy",
+                              fix=f"choose from {', '.join(_PULL_POLICIES)}")
+        check_range("profiles.k8s.backoff_limit", self.backoff_limit, 0)
+        check_range("profiles.k8s.ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0)
+        if self.active_deadline_seconds is not None:
+            check_range("profiles.k8s.active_deadline_seconds", self.active_deadline_seconds, 1)
+
+
+_QUANTITY = re.compile(r"\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 
 
 @dataclass
 class ProfilesConfig:
+    """Settings of the three environments; the one in use is chosen with ``profile=local|docker|k8s``."""
+
     local: ProfileSettings = field(default_factory=ProfileSettings)
-    docker: ProfileSettings = field(default_factory=lambda: ProfileSettings(root="/artifacts"))
-    k8s: K8sProfileSettings = field(default_factory=lambda: K8sProfileSettings(root="/artifacts"))
+    docker: ProfileSettings = field(default_factory=lambda: ProfileSettings(root="/artifacts", data_dir="/data"))
+    k8s: K8sProfileSettings = field(default_factory=lambda: K8sProfileSettings(root="/artifacts", data_dir="/data"))
 
 
 def _disabled(section: str, flags: Dict[str, bool]) -> None:
