@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mmm_meridian.errors import MissingArtifactError, UserError
@@ -41,10 +42,10 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 def json_default(value: Any) -> Any:
     """JSON encoder for numpy / pandas / path values found in reports."""
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
+    if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
     if isinstance(value, (pd.Timestamp,)):
         return value.isoformat()
     if isinstance(value, Path):

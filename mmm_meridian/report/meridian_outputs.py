@@ -1,0 +1,188 @@
+"""What the report needs from the fitted Meridian model: weekly decomposition, fit, marginal ROI, response curves, HTML.
+
+The only report module that touches Meridian (through the train stage's adapter, imported lazily so the rest of the
+report works, and its tests run, without loading Meridian). Every table is a posterior summary over the model's
+own data; nothing is refitted.
+
+Decomposition: Meridian's linear predictor on the scaled KPI is ``tau_g + mu_t + media + controls x gamma``; the
+KPI transform is linear (``(y / population - mean) / stdev``), so each term maps to revenue by multiplying with
+``stdev x population``. Media per channel comes from Meridian's ``incremental_outcome`` per week, the controls'
+terms from the posterior mean of ``gamma_gc`` times the scaled controls, grouped by the feature spec's kinds into
+seasonality (Fourier terms, holidays, events) and other controls (price, promotions). Controls are centred by
+Meridian's scaling, so their terms swing around zero; the base (intercept, trend / knots, and the controls' average
+level) is what remains of expected revenue. The components add up to Meridian's expected revenue each week.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SEASONAL_KINDS = {"annual_fourier", "holiday", "custom_event", "weekly", "seasonality"}
+BASE_KINDS = {"trend"}
+BASE = "base"
+SEASONALITY = "seasonality_and_holidays"
+CONTROLS = "other_controls"
+CURVE_MULTIPLIERS = [round(x, 2) for x in np.linspace(0.0, 2.0, 21)]
+HTML_FILE = "model_summary.html"
+
+
+@dataclass
+class ModelOutputs:
+    """Posterior summaries of the fitted model (revenue in the data's currency).
+
+    Attributes:
+        decomposition: tidy weekly table ``time, component, component_type, revenue`` (component_type: base,
+            seasonality, controls or media; media components are channel names); rows sum to ``expected`` per week.
+        fit: ``time, actual, expected, expected_lo_90, expected_hi_90, baseline`` per week (all geos summed).
+        marginal_roi: ``channel, mroi_mean, mroi_median, mroi_lo_90, mroi_hi_90`` (revenue per extra unit of spend).
+        response_curves: ``channel, spend_multiplier, spend, incremental_revenue_mean, incremental_revenue_lo,
+            incremental_revenue_hi`` (90 % interval).
+        currency: the input data's currency code, when Meridian knows it.
+    """
+
+    decomposition: pd.DataFrame
+    fit: pd.DataFrame
+    marginal_roi: pd.DataFrame
+    response_curves: pd.DataFrame
+    currency: str | None = None
+
+
+def _adapter(cfg: Any) -> Any:
+    """The train stage's Meridian adapter, with the configured runtime applied when Meridian is not loaded yet."""
+    from mmm_meridian.train import runtime
+
+    plan = runtime.plan(cfg.runtime)
+    if runtime.matches_loaded(plan):
+        runtime.apply(plan)
+    from mmm_meridian.train import meridian_adapter
+
+    return meridian_adapter
+
+
+def _quantiles(draws: np.ndarray) -> dict[str, np.ndarray]:
+    return {"mean": draws.mean(axis=0), "median": np.median(draws, axis=0),
+            "lo": np.quantile(draws, 0.05, axis=0), "hi": np.quantile(draws, 0.95, axis=0)}
+
+
+def _control_terms(mmm: Any) -> pd.DataFrame:
+    """Per week and control: posterior-mean revenue effect of the control (all geos summed), as ``time x control``."""
+    controls = getattr(mmm, "controls_scaled", None)
+    posterior = mmm.inference_data.posterior
+    if controls is None or "gamma_gc" not in posterior:
+        return pd.DataFrame()
+    scaled = np.asarray(controls, dtype=np.float64)  # (geo, time, control)
+    gamma = np.asarray(posterior["gamma_gc"], dtype=np.float64)
+    gamma = gamma.reshape(-1, *gamma.shape[-2:]).mean(axis=0)  # (geo, control): effect is linear in gamma
+    stdev = float(np.asarray(mmm.kpi_transformer.population_scaled_stdev))
+    population = np.asarray(mmm.input_data.population, dtype=np.float64)
+    effect = np.einsum("gtc,gc,g->tc", scaled, gamma, population) * stdev
+    names = [str(c) for c in mmm.input_data.controls.control_variable.values]
+    times = pd.to_datetime([str(t) for t in mmm.input_data.time.values])
+    return pd.DataFrame(effect, index=times, columns=names)
+
+
+def decomposition(mmm: Any, tool: Any, control_kinds: dict[str, str], fit: pd.DataFrame) -> pd.DataFrame:
+    """Weekly revenue split into base, seasonality, other controls and each media channel (see module docstring)."""
+    channels = [str(c) for c in mmm.input_data.media_channel.values]
+    times = pd.to_datetime([str(t) for t in mmm.input_data.time.values])
+    media = np.asarray(tool.incremental_outcome(aggregate_times=False, include_non_paid_channels=False),
+                       dtype=np.float64)
+    media = media.reshape(-1, *media.shape[-2:]).mean(axis=0)  # (time, channel), geos already summed
+    parts = {ch: media[:, i] for i, ch in enumerate(channels)}
+    terms = _control_terms(mmm)
+    seasonal = np.zeros(len(times))
+    other = np.zeros(len(times))
+    for name in terms.columns:
+        kind = control_kinds.get(name, "data_control")
+        if kind in SEASONAL_KINDS:
+            seasonal += terms[name].to_numpy()
+        elif kind not in BASE_KINDS:
+            other += terms[name].to_numpy()
+    expected = fit.set_index("time").reindex(times)["expected"].to_numpy()
+    base = expected - media.sum(axis=1) - seasonal - other
+    rows = [pd.DataFrame({"time": times, "component": BASE, "component_type": "base", "revenue": base})]
+    if not terms.empty:
+        rows.append(pd.DataFrame({"time": times, "component": SEASONALITY, "component_type": "seasonality",
+                                  "revenue": seasonal}))
+        rows.append(pd.DataFrame({"time": times, "component": CONTROLS, "component_type": "controls",
+                                  "revenue": other}))
+    rows += [pd.DataFrame({"time": times, "component": ch, "component_type": "media", "revenue": parts[ch]})
+             for ch in channels]
+    return pd.concat(rows, ignore_index=True)
+
+
+def fit_table(tool: Any) -> pd.DataFrame:
+    """Actual revenue next to Meridian's expected revenue (90 % interval) and baseline, per week."""
+    data = tool.expected_vs_actual_data(aggregate_geos=True, confidence_level=0.9)
+    expected = data["expected"].to_pandas()
+    baseline = data["baseline"].to_pandas()
+    return pd.DataFrame({
+        "time": pd.to_datetime(list(expected.index)), "actual": data["actual"].to_numpy().astype(np.float64),
+        "expected": expected["mean"].to_numpy(np.float64), "expected_lo_90": expected["ci_lo"].to_numpy(np.float64),
+        "expected_hi_90": expected["ci_hi"].to_numpy(np.float64), "baseline": baseline["mean"].to_numpy(np.float64)})
+
+
+def marginal_roi(mmm: Any, tool: Any) -> pd.DataFrame:
+    """Posterior marginal ROI per channel: extra revenue per extra unit of spend at the historical level."""
+    channels = [str(c) for c in mmm.input_data.media_channel.values]
+    draws = np.asarray(tool.marginal_roi(), dtype=np.float64).reshape(-1, len(channels))
+    q = _quantiles(draws)
+    return pd.DataFrame({"channel": channels, "mroi_mean": q["mean"], "mroi_median": q["median"],
+                         "mroi_lo_90": q["lo"], "mroi_hi_90": q["hi"]})
+
+
+def response_curves(tool: Any, multipliers: list[float] | None = None) -> pd.DataFrame:
+    """Meridian's response curves: incremental revenue (90 % interval) per channel at multiples of its spend."""
+    curves = tool.response_curves(spend_multipliers=multipliers or CURVE_MULTIPLIERS, confidence_level=0.9)
+    frame = curves["incremental_outcome"].to_dataframe().reset_index()
+    frame = frame.pivot_table(index=["channel", "spend_multiplier"], columns="metric",
+                              values="incremental_outcome").reset_index()
+    spend = curves["spend"].to_dataframe().reset_index()
+    frame = frame.merge(spend, on=["channel", "spend_multiplier"], how="left")
+    frame.columns.name = None
+    frame = frame.rename(columns={"mean": "incremental_revenue_mean", "ci_lo": "incremental_revenue_lo",
+                                  "ci_hi": "incremental_revenue_hi"})
+    return frame[["channel", "spend_multiplier", "spend", "incremental_revenue_mean", "incremental_revenue_lo",
+                  "incremental_revenue_hi"]]
+
+
+def load(cfg: Any, model_path: Path) -> Any:
+    """Load the trained model through the train stage's adapter (raises ``MissingArtifactError`` when unreadable)."""
+    return _adapter(cfg).load_model(model_path)
+
+
+def model_outputs(cfg: Any, mmm: Any, control_kinds: dict[str, str], with_curves: bool = True) -> ModelOutputs:
+    """Every posterior summary the report draws from the model (a few seconds on the demo)."""
+    tool = _adapter(cfg).analyzer(mmm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Meridian's deprecation / national-model notices
+        fit = fit_table(tool)
+        parts = decomposition(mmm, tool, control_kinds, fit)
+        mroi = marginal_roi(mmm, tool)
+        curves = response_curves(tool) if with_curves else pd.DataFrame()
+    currency = getattr(mmm.input_data, "currency_code", None)
+    return ModelOutputs(parts, fit, mroi, curves, str(currency) if currency else None)
+
+
+def write_model_summary(cfg: Any, mmm: Any, folder: Path, filename: str = HTML_FILE) -> Path | None:
+    """Meridian's own HTML model results summary; None (with a warning) when Meridian cannot render it."""
+    _adapter(cfg)
+    try:
+        from meridian.analysis import summarizer
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summarizer.Summarizer(mmm).output_model_results_summary(filename, str(folder))
+    except Exception as exc:  # noqa: BLE001 - Meridian's page is a courtesy copy; the deck does not depend on it
+        log.warning("report: Meridian's HTML model summary could not be written (%s: %s)", type(exc).__name__, exc)
+        return None
+    return folder / filename

@@ -1,0 +1,322 @@
+"""The deck's content, section by section, in words a marketing executive reads.
+
+Every section checks its inputs and, when they are absent, prints a note saying what is missing instead of the
+section. Numbers come straight from the upstream artifacts (ROI from ``train/roi.csv``, spends from
+``optimize/allocation.csv``) so the PDF agrees with them to the printed precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mmm_meridian.report import quality
+from mmm_meridian.report.deck import Deck, escape
+from mmm_meridian.report.formatting import interval, is_number, label, money, pct, ratio, share
+from mmm_meridian.report.meridian_outputs import ModelOutputs
+from mmm_meridian.report.sources import ReportInputs
+
+INTERVAL_NOTE = "90 % credible interval: the model puts a 90 % probability on the true value lying in this range."
+
+
+@dataclass
+class ReportData:
+    """Everything the sections draw on."""
+
+    inputs: ReportInputs
+    model: ModelOutputs | None
+    charts: dict[str, Path]
+    currency: str
+    cover: dict[str, str]
+    total_revenue: float | None
+    caveats: list[str] = field(default_factory=list)
+
+    @property
+    def media_revenue(self) -> float:
+        return float(self.inputs.roi["incremental_revenue"].sum())
+
+
+def cover(deck: Deck, data: ReportData) -> None:
+    c = data.cover
+    deck.space(3.0)
+    deck.text(escape(c["project"]), "title")
+    deck.text(escape(c.get("description", "")), "subtitle")
+    deck.space(1.0)
+    rows = [["Data period", c["period"]], ["Series", c["series"]], ["Model", c["model"]],
+            ["Data version", c["data_version"]], ["Report date", c["date"]]]
+    if c.get("owner"):
+        rows.append(["Owner", c["owner"]])
+    deck.table(["Marketing mix model report", ""], rows, widths=[0.25, 0.75], align_right_from=99)
+
+
+def headline(data: ReportData) -> str | None:
+    """One sentence on the budget recommendation and its expected lift (None without optimize outputs)."""
+    alloc, summary = data.inputs.allocation, data.inputs.optimize_summary or {}
+    if alloc is None:
+        return None
+    cur = data.currency
+    change = (alloc["recommended_spend"] - alloc["current_spend"]).round(2)
+    up = alloc.loc[change > 0].assign(c=change).sort_values("c", ascending=False)
+    down = alloc.loc[change < 0].assign(c=change).sort_values("c")
+    moved = float(change.clip(lower=0).sum())
+    parts = [f"Move {money(moved, cur)} of the media budget"]
+    if not down.empty:
+        parts.append(" from " + ", ".join(label(ch) for ch in down["channel"].head(3)))
+    if not up.empty:
+        parts.append(" to " + ", ".join(label(ch) for ch in up["channel"].head(3)))
+    sentence = "".join(parts) + "."
+    lift = summary.get("expected_lift") or {}
+    if is_number(lift.get("mean")):
+        width = int(round(100 * float(lift.get("interval", 0.9)))) if is_number(lift.get("interval")) else 90
+        sentence += (f" Expected extra revenue: {money(lift['mean'], cur)} ({pct(lift.get('pct'), signed=True)} of "
+                     f"media-driven revenue; {width} % interval {money(lift.get('lo'), cur)} to "
+                     f"{money(lift.get('hi'), cur)}).")
+    if is_number(summary.get("prob_beats_current")):
+        sentence += f" Probability the new plan beats the current one: {share(summary['prob_beats_current'], 0)}."
+    return sentence
+
+
+def summary(deck: Deck, data: ReportData) -> None:
+    cur, roi = data.currency, data.inputs.roi
+    deck.page_break()
+    deck.heading("Summary")
+    media_share = data.media_revenue / data.total_revenue if data.total_revenue else None
+    spend = float(roi["spend"].sum())
+    deck.kpis([(money(data.total_revenue, cur), "Total revenue over the period"),
+               (share(media_share) if media_share is not None else "n/a", "Share of revenue driven by media"),
+               (money(spend, cur), "Media spend"),
+               (ratio(data.media_revenue / spend) if spend else "n/a",
+                f"Revenue per 1 {cur} of media spend (blended ROI)")])
+    deck.space(0.4)
+    deck.heading("Top channels by return on spend", 2)
+    top = roi.sort_values("roi_mean", ascending=False).head(3)
+    deck.table(["Channel", "ROI (mean)", "90 % interval", "Spend", "Revenue driven"],
+               [[label(r.channel), ratio(r.roi_mean), interval(r.roi_lo_90, r.roi_hi_90), money(r.spend, cur),
+                 money(r.incremental_revenue, cur)] for r in top.itertuples()], widths=[0.3, 0.12, 0.18, 0.2, 0.2])
+    deck.text(f"ROI = revenue caused by the channel per 1 {escape(cur)} spent. {INTERVAL_NOTE}", "small")
+    deck.heading("Budget recommendation", 2)
+    sentence = headline(data)
+    if sentence is None:
+        deck.note("No budget recommendation: optimize/allocation.csv is missing (run `mmm optimize`).")
+    else:
+        deck.text(escape(sentence))
+    if data.caveats:
+        deck.heading("Read with care", 2)
+        deck.bullets([escape(c) for c in data.caveats[:4]], "small")
+
+
+def contributions(deck: Deck, data: ReportData) -> None:
+    deck.page_break()
+    deck.heading("What drives revenue")
+    if data.model is None:
+        deck.note("Contributions over time and the revenue decomposition need train/model.binpb, which is missing.")
+        return
+    deck.text("Revenue each media channel brought in, week by week (what the model attributes to media on top of "
+              "the revenue that would have come anyway).", "small")
+    deck.image(data.charts["contributions"], max_height=340)
+    weekly = data.model.decomposition.pivot_table(index="time", columns="component_type", values="revenue",
+                                                  aggfunc="sum")
+    parts, swing = weekly.sum(), weekly.std()
+    expected = float(parts.sum())
+    rows = [[name, money(parts.get(key, 0.0), data.currency), share(parts.get(key, 0.0) / expected),
+             money(swing.get(key, 0.0), data.currency)]
+            for key, name in (("base", "Base (level and trend)"),
+                              ("seasonality", "Seasonality and holidays (net over the period)"),
+                              ("controls", "Price, promotions and other controls (net)"), ("media", "Media"))
+            if key in parts.index]
+    deck.page_break()
+    deck.heading("Revenue decomposition")
+    deck.image(data.charts["decomposition"], max_height=290)
+    deck.table(["Component", "Revenue over the period", "Share of modelled revenue", "Typical weekly swing (+/-)"],
+               rows, widths=[0.4, 0.2, 0.2, 0.2])
+    deck.text("Seasonality, holidays and price / promotion effects lift some weeks and lower others; over the whole "
+              "period they largely net out, which is why their totals are small while the chart shows their swings.",
+              "small")
+
+
+def roi_section(deck: Deck, data: ReportData) -> None:
+    cur = data.currency
+    deck.page_break()
+    deck.heading("Return on investment by channel")
+    mroi = data.model.marginal_roi if data.model is not None else None
+    deck.image(data.charts["roi"], max_height=250)
+    m = mroi.set_index("channel") if mroi is not None else None
+    rows = []
+    for r in data.inputs.roi.sort_values("roi_mean", ascending=False).itertuples():
+        row = [label(r.channel), money(r.spend, cur), money(r.incremental_revenue, cur), ratio(r.roi_mean),
+               interval(r.roi_lo_90, r.roi_hi_90)]
+        if m is not None and r.channel in m.index:
+            row += [ratio(m.at[r.channel, "mroi_mean"]), interval(m.at[r.channel, "mroi_lo_90"],
+                                                                  m.at[r.channel, "mroi_hi_90"])]
+        elif m is not None:
+            row += ["n/a", "n/a"]
+        rows.append(row)
+    header = ["Channel", "Spend", "Revenue driven", "ROI", "ROI 90 % interval"]
+    if m is not None:
+        header += ["Marginal ROI", "mROI 90 % interval"]
+    deck.table(header, rows, widths=[0.2, 0.14, 0.14, 0.08, 0.15] + ([0.12, 0.17] if m is not None else []))
+    text = (f"ROI: average revenue per 1 {escape(cur)} over all the channel's spend. Marginal ROI: revenue from the "
+            f"next 1 {escape(cur)}; below 1 the next unit of spend does not pay back. {INTERVAL_NOTE}")
+    if m is None:
+        text += " Marginal ROI needs the trained model, which is missing."
+    deck.text(text, "small")
+
+
+def curves(deck: Deck, data: ReportData) -> None:
+    deck.page_break()
+    deck.heading("Response curves")
+    if "curves" not in data.charts:
+        deck.note("Response curves need Meridian's analysis of the trained model (optimize/response_curves.csv or "
+                  "train/model.binpb); neither is available.")
+        return
+    deck.image(data.charts["curves"], max_height=390)
+    deck.text("Each curve shows the revenue a channel drives as its spend over the period changes; black dot: current "
+              "spend, red dot: recommended spend. Flattening curves mean diminishing returns.", "small")
+
+
+def optimization(deck: Deck, data: ReportData) -> None:
+    cur, alloc = data.currency, data.inputs.allocation
+    deck.page_break()
+    deck.heading("Budget recommendations")
+    if alloc is None:
+        deck.note("optimize/allocation.csv is missing: run `mmm optimize` for budget recommendations.")
+        return
+    sentence = headline(data)
+    if sentence:
+        deck.text(escape(sentence))
+    deck.image(data.charts["allocation"], max_height=230)
+    rows = []
+    for r in alloc.itertuples():
+        rows.append([label(r.channel), money(r.current_spend, cur), money(r.recommended_spend, cur),
+                     pct(getattr(r, "change_pct", None), signed=True), ratio(getattr(r, "current_roi", None)),
+                     ratio(getattr(r, "expected_roi", None)),
+                     money(getattr(r, "expected_incremental_revenue", None), cur)])
+    rows.append(["Total", money(alloc["current_spend"].sum(), cur), money(alloc["recommended_spend"].sum(), cur),
+                 "", "", "", money(alloc["expected_incremental_revenue"].sum(), cur)
+                 if "expected_incremental_revenue" in alloc else "n/a"])
+    deck.table(["Channel", "Current spend", "Recommended spend", "Change", "Current ROI", "Expected ROI",
+                "Expected revenue driven"], rows, widths=[0.18, 0.15, 0.15, 0.1, 0.1, 0.1, 0.18],
+               highlight=[len(rows) - 1])
+    scenarios(deck, data)
+
+
+def scenarios(deck: Deck, data: ReportData) -> None:
+    cur, s = data.currency, data.inputs.scenarios
+    deck.page_break()
+    deck.heading("Scenarios", 2)
+    if s is None or s.empty:
+        deck.note("optimize/scenarios.csv is missing: no scenario comparison.")
+        return
+    if "scenarios" in data.charts:
+        deck.image(data.charts["scenarios"], max_height=270)
+    rows = []
+    for r in s.itertuples():
+        status = str(getattr(r, "status", "ok"))
+        if status != "ok" and status != "nan":
+            rows.append([label(r.scenario), money(r.budget, cur), "not feasible", "", "", status[:90]])
+            continue
+        rows.append([label(r.scenario), money(r.budget, cur), money(getattr(r, "expected_incremental_revenue", None),
+                                                                    cur),
+                     money(getattr(r, "lift", None), cur), share(getattr(r, "prob_beats_current_mix", None), 0),
+                     "met" if getattr(r, "constraints_satisfied", True) else "missed"])
+    deck.table(["Scenario", "Media budget", "Revenue driven by media", "Gain vs current mix",
+                "Chance it beats current mix", "Constraints"], rows, widths=[0.17, 0.15, 0.18, 0.16, 0.14, 0.2])
+
+
+def model_quality(deck: Deck, data: ReportData) -> None:
+    deck.page_break()
+    deck.heading("Appendix A: model quality")
+    if data.model is not None:
+        deck.image(data.charts["fit"], max_height=230)
+    metrics = quality.metric_rows(data.inputs.metrics)
+    if metrics.empty:
+        deck.note("evaluate/metrics.json is missing or holds no accuracy metrics (run `mmm evaluate`).")
+    else:
+        rows = []
+        for r in metrics.itertuples():
+            value = share(r.value) if r.metric in ("mape", "wmape", "coverage", "smape") else ratio(r.value, 3)
+            threshold = "" if not is_number(r.threshold) else (
+                share(r.threshold) if r.metric in ("mape", "wmape", "coverage", "smape") else ratio(r.threshold, 3))
+            verdict = {True: "pass", False: "FAIL"}.get(r.passed, "-") if isinstance(r.passed, bool) else "-"
+            rows.append([" / ".join(label(p) for p in r.scope.split("/")), r.metric.upper().replace("R2", "R²"), value, threshold, verdict])
+        deck.heading("Accuracy on held-out data", 2)
+        deck.table(["Where measured", "Metric", "Value", "Threshold", "Result"], rows[:30],
+                   widths=[0.4, 0.15, 0.15, 0.15, 0.15])
+    diag = data.inputs.diagnostics
+    deck.heading("Sampler convergence", 2)
+    if diag is None:
+        deck.note("train/diagnostics.json is missing.")
+    else:
+        th = diag.get("thresholds", {})
+        deck.table(["Check", "Value", "Limit", "Result"], [
+            ["Largest R-hat (should be close to 1)", ratio(diag.get("max_rhat"), 3), ratio(th.get("max_rhat"), 2),
+             "pass" if is_number(diag.get("max_rhat")) and diag["max_rhat"] <= th.get("max_rhat", 1.1) else "FAIL"],
+            ["Smallest effective sample size", ratio(diag.get("min_ess"), 0), ratio(th.get("min_ess"), 0),
+             "pass" if is_number(diag.get("min_ess")) and diag["min_ess"] >= th.get("min_ess", 0) else "FAIL"],
+            ["Divergent transitions", str(diag.get("divergences", "n/a")), str(th.get("max_divergences", "n/a")),
+             "pass" if diag.get("divergences", 0) <= th.get("max_divergences", 0) else "FAIL"]],
+            widths=[0.5, 0.17, 0.17, 0.16])
+    _check_table(deck, "Digital platforms vs model", quality.digital_checks(data.inputs.metrics))
+    _check_table(deck, "Business logic checks", quality.business_checks(data.inputs.metrics))
+
+
+def _check_table(deck: Deck, title: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    frame = frame.drop(columns=[c for c in frame.columns if frame[c].map(lambda v: isinstance(v, (list, dict))).any()])
+    columns = list(frame.columns)[:7]
+    rows = [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False)]
+    deck.heading(title, 2)
+    deck.table([label(c) for c in columns], rows)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if is_number(value):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return "" if value is None or (isinstance(value, float)) else str(value)
+
+
+def data_quality(deck: Deck, data: ReportData) -> None:
+    deck.page_break()
+    deck.heading("Appendix B: data quality")
+    report = data.inputs.validation
+    if report is None:
+        deck.note("validate/validation_report.json is missing (run `mmm validate`).")
+    else:
+        verdict = "passed" if report.get("passed") else ("failed (run anyway: gate overridden)"
+                                                         if report.get("gate_overridden") else "failed")
+        deck.text(f"Validation score <b>{ratio(report.get('score'))}</b> (minimum "
+                  f"{ratio(report.get('min_validation_score'))}): {verdict}.")
+        checks = quality.validation_checks(report)
+        flagged = checks[checks["status"].astype(str) != "pass"]
+        if flagged.empty:
+            deck.text(f"All {len(checks)} data checks passed.", "small")
+        else:
+            deck.heading(f"Checks that need attention ({len(flagged)} of {len(checks)})", 2)
+            deck.table(["Check", "Status", "Severity", "What it means"],
+                       [[label(r.name), str(r.status).upper(), str(r.severity), str(r.message)]
+                        for r in flagged.itertuples()], widths=[0.18, 0.08, 0.09, 0.65], align_right_from=99)
+    actions = quality.cleaning_actions(data.inputs.cleaning)
+    deck.heading("Cleaning actions", 2)
+    if data.inputs.cleaning is None:
+        deck.note("transform/cleaning_log.json is missing (run `mmm transform`).")
+    elif actions.empty:
+        deck.text("The data needed no cleaning.", "small")
+    else:
+        deck.table(["Rule", "Changes", "Rows affected", "Columns changed"],
+                   [[r.rule, f"{r.entries:,}", f"{r.rows:,}", r.columns] for r in actions.itertuples()],
+                   widths=[0.3, 0.12, 0.13, 0.45], align_right_from=1)
+
+
+def caveats(deck: Deck, data: ReportData) -> None:
+    deck.page_break()
+    deck.heading("Caveats and notes")
+    deck.bullets([escape(c) for c in data.caveats])
+    if data.inputs.notes:
+        deck.heading("Sections left out", 2)
+        deck.bullets([escape(n) for n in data.inputs.notes], "small")

@@ -1,0 +1,190 @@
+"""REPORT stage (guide stage 8): the executive deck, the dashboard tables and Meridian's own HTML pages.
+
+Reads every earlier stage's artifacts (see :mod:`mmm_meridian.report.sources`; only ``train/roi.csv`` is
+mandatory, absent inputs leave their section out with a note). Writes to ``report/``:
+
+- ``executive_deck.pdf`` (``reports.executive_deck``) and the PNG charts it shows under ``charts/``;
+- ``dashboard/<table>.csv|.parquet`` with ``SCHEMA.md`` / ``schema.json`` (``reports.dashboard_exports``);
+- ``attribution_report.csv`` (``reports.attribution_report``) and ``optimization_recommendations.csv``
+  (``reports.optimization_recommendations``);
+- ``model_summary.html`` (Meridian's model results page) and ``optimization_summary.html`` (copied from optimize)
+  when ``reports.meridian_html``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mmm_meridian.report import charts, dashboard, meridian_outputs, quality, sections
+from mmm_meridian.report.deck import Deck
+from mmm_meridian.report.formatting import label, ratio
+from mmm_meridian.report.sources import ReportInputs, load_inputs
+
+DECK_FILE = "executive_deck.pdf"
+
+
+def currency_label(cfg: Any, folders: dict[str, Path], model_currency: str | None) -> str:
+    """``reports.currency``, else the data's ``currency_code`` column, else Meridian's, else a neutral label."""
+    if cfg.reports.currency:
+        return str(cfg.reports.currency)
+    raw = folders.get("ingest", Path("/nonexistent")) / "raw.parquet"
+    if raw.is_file():
+        try:
+            codes = pd.read_parquet(raw, columns=["currency_code"])["currency_code"].dropna().unique()
+            if len(codes):
+                return "/".join(sorted(map(str, codes)))
+        except (KeyError, ValueError, OSError, ImportError):  # no such column: fall through
+            pass
+    return model_currency or "currency units"
+
+
+def cover_facts(ctx: Any, inputs: ReportInputs) -> dict[str, str]:
+    cfg = ctx.cfg
+    spec = inputs.feature_spec or {}
+    period = f"{spec.get('time_start', '?')} to {spec.get('time_end', '?')} ({spec.get('n_weeks', '?')} weeks)"
+    if not spec and inputs.clean is not None:
+        times = pd.to_datetime(inputs.clean["time"])
+        period = f"{times.min():%Y-%m-%d} to {times.max():%Y-%m-%d} ({times.nunique()} weeks)"
+    series = ", ".join(f"{k} = {v}" for k, v in cfg.data.series.items()) or "all rows"
+    geos = spec.get("geos") or []
+    series += f"; {'geo model over ' + str(len(geos)) + ' geos' if len(geos) > 1 else 'national model'}"
+    diag = inputs.diagnostics or {}
+    sampler = diag.get("sampler", {})
+    try:
+        meridian = metadata.version("google-meridian")
+    except metadata.PackageNotFoundError:
+        meridian = "?"
+    train = ctx.store.manifest("train")
+    model = (f"Google Meridian {meridian}; {len(inputs.roi)} channels; sampler preset '{cfg.training.preset}' "
+             f"({sampler.get('n_chains', '?')} chains x {sampler.get('n_keep', '?')} draws, "
+             f"{diag.get('backend', '?')}); model version {train.digest if train else '?'}")
+    ingest = ctx.store.manifest("ingest")
+    data_version = cfg.project.data_version + (f" (data fingerprint {ingest.digest})" if ingest else "")
+    return {"project": cfg.project.name, "description": cfg.project.description, "period": period, "series": series,
+            "model": model, "data_version": data_version, "date": time.strftime("%Y-%m-%d"),
+            "owner": cfg.project.owner}
+
+
+def caveats(inputs: ReportInputs, metrics: pd.DataFrame) -> list[str]:
+    """Plain-words warnings about how far to trust the numbers."""
+    out = ["The model estimates what media caused from weekly history; it is not a controlled experiment. "
+           "Confirm large budget moves with a test (e.g. a geo experiment) before committing them."]
+    diag = inputs.diagnostics or {}
+    if diag and not diag.get("converged", True):
+        out.append(f"The model's sampler did not fully settle ({'; '.join(diag.get('failures', [])) or 'see appendix'})"
+                   ": treat the numbers as preliminary and re-run with the production preset.")
+    roi = inputs.roi
+    wide = roi[(roi["roi_hi_90"] > 3 * roi["roi_lo_90"].clip(lower=1e-9))]
+    if not wide.empty:
+        out.append("ROI is uncertain for " + ", ".join(label(c) for c in wide["channel"]) + " (the 90 % interval "
+                   "spans a factor of 3 or more): decide on those channels with extra care.")
+    summary = inputs.optimize_summary or {}
+    if summary.get("extrapolated_channels"):
+        out.append("The recommended spend for " + ", ".join(label(c) for c in summary["extrapolated_channels"]) +
+                   " goes beyond anything seen in the data; the model's prediction there is an extrapolation.")
+    constraints = summary.get("constraints") or {}
+    if constraints.get("satisfied") is False:
+        out.append("The optimised plan misses one of the budget constraints slightly (see optimize/summary.json).")
+    out += [str(n) for n in summary.get("business_notes", []) if n]
+    validation = inputs.validation or {}
+    if validation and not validation.get("passed", True):
+        out.append(f"The data failed validation (score {ratio(validation.get('score'))}); the run went ahead "
+                   "because the gate was overridden.")
+    failed = metrics[metrics["passed"].map(lambda v: v is False)]
+    if not failed.empty:
+        out.append("Accuracy below target: " + ", ".join(f"{r.metric.upper()} ({r.scope})"
+                                                         for r in failed.head(4).itertuples()) + ".")
+    return out
+
+
+def draw_charts(data: sections.ReportData, curves: pd.DataFrame | None, folder: Path) -> dict[str, Path]:
+    inputs, model, cur = data.inputs, data.model, data.currency
+    found: dict[str, Path] = {"roi": charts.roi_chart(inputs.roi, model.marginal_roi if model else None, cur,
+                                                      folder / "roi.png")}
+    if model is not None:
+        found["contributions"] = charts.contributions(model.decomposition, cur, folder / "contributions.png")
+        found["decomposition"] = charts.decomposition_chart(model.decomposition, model.fit, cur,
+                                                            folder / "decomposition.png")
+        spec = inputs.feature_spec or {}
+        holdout = int(spec.get("holdout_weeks", 0) or 0)
+        start = str(model.fit["time"].iloc[-holdout].date()) if 0 < holdout < len(model.fit) else None
+        found["fit"] = charts.fit_chart(model.fit, cur, folder / "fit.png", holdout_start=start)
+    if curves is not None and not curves.empty:
+        found["curves"] = charts.response_curves(curves, inputs.allocation, cur, folder / "response_curves.png")
+    if inputs.allocation is not None:
+        found["allocation"] = charts.allocation_chart(inputs.allocation, cur, folder / "allocation.png")
+    s = inputs.scenarios
+    if s is not None and "expected_incremental_revenue" in s and s["expected_incremental_revenue"].notna().any():
+        found["scenarios"] = charts.scenarios_chart(s, cur, folder / "scenarios.png")
+    return found
+
+
+def build_deck(data: sections.ReportData, path: Path) -> Path:
+    deck = Deck(title=f"{data.cover['project']}: marketing mix model",
+                footer=f"{data.cover['project']} | {data.cover['period']} | generated {data.cover['date']}")
+    for section in (sections.cover, sections.summary, sections.contributions, sections.roi_section, sections.curves,
+                    sections.optimization, sections.model_quality, sections.data_quality, sections.caveats):
+        section(deck, data)
+    return deck.build(path)
+
+
+def total_revenue(inputs: ReportInputs, model: meridian_outputs.ModelOutputs | None) -> float | None:
+    if inputs.clean is not None:
+        return float(inputs.clean["revenue"].sum())
+    if model is not None:
+        return float(model.fit["actual"].sum())
+    return None
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """Stage entry point (see the module docstring)."""
+    cfg, out = ctx.cfg, ctx.out
+    inputs = load_inputs(ctx.inputs)
+    model, mmm = None, None
+    if inputs.model_path is not None:
+        mmm = meridian_outputs.load(cfg, inputs.model_path)
+        model = meridian_outputs.model_outputs(cfg, mmm, inputs.control_kinds,
+                                               with_curves=inputs.response_curves is None)
+    curves = inputs.response_curves if inputs.response_curves is not None else (model.response_curves if model
+                                                                                 else None)
+    metrics = quality.metric_rows(inputs.metrics)
+    currency = currency_label(cfg, ctx.inputs, model.currency if model else None)
+    data = sections.ReportData(inputs, model, {}, currency, cover_facts(ctx, inputs), total_revenue(inputs, model),
+                               caveats(inputs, metrics))
+    summary: dict[str, Any] = {"currency": currency, "notes": len(inputs.notes)}
+    if cfg.reports.executive_deck:
+        data.charts = draw_charts(data, curves, out.path("charts/.keep").parent)
+        build_deck(data, out.path(DECK_FILE))
+        summary["deck"] = DECK_FILE
+    attribution = dashboard.attribution_table(inputs.roi, data.total_revenue)
+    recommendations = (dashboard.recommendations_table(inputs.allocation) if inputs.allocation is not None
+                       else None)
+    if cfg.reports.attribution_report:
+        out.write_csv("attribution_report.csv", attribution)
+    if cfg.reports.optimization_recommendations and recommendations is not None:
+        out.write_csv("optimization_recommendations.csv", recommendations)
+    if cfg.reports.dashboard_exports:
+        tables = {"weekly_contributions": dashboard.weekly_table(model.decomposition) if model else None,
+                  "attribution": attribution,
+                  "roi": dashboard.roi_table(inputs.roi, model.marginal_roi if model else None),
+                  "response_curves": curves, "allocation": inputs.allocation, "recommendations": recommendations,
+                  "scenarios": inputs.scenarios, "metrics": metrics, "model_fit": model.fit if model else None}
+        schema = dashboard.write_tables(tables, out.path("dashboard/SCHEMA.md").parent, currency)
+        summary["dashboard_tables"] = len(schema["tables"])
+    if cfg.reports.meridian_html:
+        if mmm is not None:
+            summary["model_summary_html"] = meridian_outputs.write_model_summary(cfg, mmm, out.dir) is not None
+        if inputs.optimize_html is not None:
+            shutil.copy2(inputs.optimize_html, out.path(inputs.optimize_html.name))
+    media_share = data.media_revenue / data.total_revenue if data.total_revenue else None
+    summary.update({"total_revenue": data.total_revenue, "media_share": media_share,
+                    "sections_left_out": len(inputs.notes)})
+    ctx.log.info("report: deck, %d dashboard table(s), currency %s; %d section(s) left out",
+                 summary.get("dashboard_tables", 0), currency, len(inputs.notes))
+    return summary
