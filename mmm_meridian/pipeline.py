@@ -71,12 +71,16 @@ STAGES: dict[str, StageSpec] = {
                   "mmm_meridian.train.stage"),
         StageSpec("optimize", "allocate the budget with Meridian's optimizer under business constraints",
                   ("optimization",), ("train",), "train/model.binpb", ("allocation.csv", "scenarios.csv",
-                                                                     "summary.json")),
+                                                                     "summary.json"), "mmm_meridian.optimize.stage"),
         StageSpec("evaluate", "measure accuracy and calibration on held-out periods and check business logic",
-                  ("evaluation",), ("train",), "train/model.binpb, transform/clean.parquet", ("metrics.json",)),
+                  ("evaluation",), ("transform", "features", "train"),
+                  "train/model.binpb, features/model_inputs.parquet (refits), transform/clean.parquet",
+                  ("metrics.json",), "mmm_meridian.evaluate.stage"),
         StageSpec("report", "write the executive deck and dashboard tables",
-                  ("reports", "project"), ("train", "optimize", "evaluate"), "every earlier stage's artifacts",
-                  ("executive_deck.pdf", "dashboard/")),
+                  ("reports", "project"), ("ingest", "validate", "transform", "features", "train", "optimize",
+                                           "evaluate"), "every earlier stage's artifacts",
+                  ("executive_deck.pdf", "dashboard/", "attribution_report.csv", "optimization_recommendations.csv",
+                   "model_summary.html"), "mmm_meridian.report.stage"),
     )
 }
 

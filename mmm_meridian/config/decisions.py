@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, List, Optional
 
-from mmm_meridian.config._checks import check_pair, check_range
+from mmm_meridian.config._checks import check_pair, check_positive_int, check_range
 from mmm_meridian.errors import ConfigError
 
 
@@ -69,8 +69,17 @@ def _default_scenarios() -> Dict[str, ScenarioPreset]:
 
 @dataclass
 class SensitivityConfig:
+    """Posterior risk of each recommendation: Meridian optimises the posterior mean only, so the current and the
+    recommended plan are also compared draw by draw (probability of beating the current plan, interval of the lift).
+    """
+
     enabled: bool = True
-    n_draws: int = 200  # posterior draws used to evaluate the risk of each recommendation
+    n_draws: int = 1000  # at most this many posterior draws (evenly spaced) are used; 0 or more than exist: all
+    interval: float = 0.9  # width of the reported credible intervals
+
+    def __post_init__(self) -> None:
+        check_range("optimization.sensitivity.n_draws", self.n_draws, 0)
+        check_range("optimization.sensitivity.interval", self.interval, 0, 1, lo_open=True, hi_open=True)
 
 
 @dataclass
@@ -83,9 +92,16 @@ class OptimizationConfig:
     scenario_presets: Dict[str, ScenarioPreset] = field(default_factory=_default_scenarios)
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
     business_notes: List[str] = field(default_factory=list)  # e.g. creative fatigue, audience overlap caveats
+    # Meridian's grid tolerance: the budget is split in steps of about budget x gtol (smaller: finer and slower).
+    gtol: float = 1e-4
+    flag_extrapolation: bool = True  # flag recommended weekly spend outside the range observed in the data
+    response_curves: bool = True  # write optimize/response_curves.csv (Meridian's Analyzer response curves)
+    meridian_html: bool = True  # write Meridian's optimization summary page optimize/optimization_summary.html
 
     def __post_init__(self) -> None:
         check_range("optimization.margin", self.margin, 0, 1, lo_open=True)
+        check_range("optimization.target_mroi", self.target_mroi, 0, lo_open=True)
+        check_range("optimization.gtol", self.gtol, 0, 0.1, lo_open=True)
         if self.budget is not None:
             check_range("optimization.budget", self.budget, 0, lo_open=True)
         for name, preset in self.scenario_presets.items():
@@ -93,35 +109,70 @@ class OptimizationConfig:
                         lo_open=True)
 
 
+# Checks that evaluation.metrics.blocking may name; a failed blocking check fails the evaluate stage.
+BLOCKABLE_CHECKS = ("mape", "wmape", "r2", "coverage", "rolling_mape", "rolling_coverage", "geo_mape",
+                    "digital_checks", "roi_bounds", "negative_baseline", "media_share")
+
+
 @dataclass
 class MetricsConfig:
     mape_threshold: float = 0.15
     coverage_threshold: float = 0.8
     interval: float = 0.8  # width of the prediction interval whose coverage is measured
-    blocking: List[str] = field(default_factory=list)  # metric names whose failure fails the stage
+    wmape_threshold: Optional[float] = None  # None: reported, not judged
+    r2_threshold: Optional[float] = None  # minimum R-squared on held-out weeks; None: reported, not judged
+    blocking: List[str] = field(default_factory=list)  # check names (BLOCKABLE_CHECKS) whose failure fails the stage
 
     def __post_init__(self) -> None:
         check_range("evaluation.metrics.mape_threshold", self.mape_threshold, 0, lo_open=True)
         check_range("evaluation.metrics.coverage_threshold", self.coverage_threshold, 0, 1)
         check_range("evaluation.metrics.interval", self.interval, 0, 1, lo_open=True, hi_open=True)
+        check_range("evaluation.metrics.wmape_threshold", self.wmape_threshold, 0, lo_open=True)
+        check_range("evaluation.metrics.r2_threshold", self.r2_threshold, None, 1)
+        unknown = sorted(set(self.blocking) - set(BLOCKABLE_CHECKS))
+        if unknown:
+            raise ConfigError(f"evaluation.metrics.blocking names unknown check(s) {unknown}",
+                              where="config key evaluation.metrics.blocking",
+                              fix=f"choose from {list(BLOCKABLE_CHECKS)}")
 
 
 @dataclass
 class TemporalHoldoutConfig:
+    """The last ``weeks`` weeks held out of a refit (Meridian's holdout); the train model is reused without refitting
+    when it already holds out exactly these weeks (``model.holdout_weeks``)."""
+
     enabled: bool = True
     weeks: int = 13
+
+    def __post_init__(self) -> None:
+        check_positive_int("evaluation.validation_strategies.temporal_holdout.weeks", self.weeks)
 
 
 @dataclass
 class StrategyToggle:
+    """Rolling-origin backtest over ``training.rolling_splits``: train's per-split results when it wrote them,
+    else one refit per split, each in its own process."""
+
     enabled: bool = False
+
+
+@dataclass
+class GeoHoldoutConfig:
+    """With several geos (brands / platforms / territories): the last ``weeks`` weeks of every other geo are held out
+    of one refit, so each held-out geo is predicted from its own history and the other geos."""
+
+    enabled: bool = False
+    weeks: int = 13
+
+    def __post_init__(self) -> None:
+        check_positive_int("evaluation.validation_strategies.geo_holdout.weeks", self.weeks)
 
 
 @dataclass
 class ValidationStrategiesConfig:
     temporal_holdout: TemporalHoldoutConfig = field(default_factory=TemporalHoldoutConfig)
     rolling_origin: StrategyToggle = field(default_factory=StrategyToggle)
-    geo_holdout: StrategyToggle = field(default_factory=StrategyToggle)
+    geo_holdout: GeoHoldoutConfig = field(default_factory=GeoHoldoutConfig)
 
 
 @dataclass
@@ -136,11 +187,16 @@ class DigitalChecksConfig:
 
 @dataclass
 class BusinessChecksConfig:
+    """Plausibility of the fitted model: posterior-mean ROI inside ``model.priors.roi_bounds`` (channels with bounds),
+    probability that the baseline (revenue without media) is negative, and media's share of revenue."""
+
+    enabled: bool = True
     media_share_range: List[float] = field(default_factory=lambda: [0.02, 0.8])
     max_negative_baseline_prob: float = 0.2
 
     def __post_init__(self) -> None:
         check_pair("evaluation.business_checks.media_share_range", self.media_share_range, lo=0.0)
+        check_range("evaluation.business_checks.max_negative_baseline_prob", self.max_negative_baseline_prob, 0, 1)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""EVALUATE stage: accuracy and calibration on held-out periods, backtests, digital and business checks."""

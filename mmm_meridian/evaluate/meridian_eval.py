@@ -1,0 +1,138 @@
+"""The evaluate stage's use of Meridian: posterior predictive tables, model summaries, and the refit worker.
+
+Run as ``python -m mmm_meridian.evaluate.meridian_eval <job.json> <out_dir>`` it refits one holdout model (temporal,
+rolling split or geo holdout) in a fresh process (Meridian's memory grows across fits in one process) and writes
+``predictions.parquet`` and ``roi.csv``; the parent sets the runtime environment (see
+:func:`mmm_meridian.train.runtime.child_env`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian import frame as cols
+from mmm_meridian.errors import EXIT_UNEXPECTED, EXIT_USER_ERROR, UserError
+from mmm_meridian.train import meridian_adapter as adapter
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    from meridian.model import model as meridian_model
+    from meridian.model import spec as meridian_spec
+
+log = logging.getLogger(__name__)
+
+
+def holdout_mask(mmm: Any) -> np.ndarray:
+    """Boolean (geo, time) mask of the observations left out of the fit (all False without a holdout)."""
+    n_geos, n_times = len(mmm.input_data.geo), len(mmm.input_data.time)
+    mask = mmm.model_context.compiled_holdout_id
+    if mask is None:
+        return np.zeros((n_geos, n_times), dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    return np.broadcast_to(mask, (n_geos, n_times)) if mask.ndim == 1 else mask
+
+
+def predictive_table(mmm: Any, interval: float, seed: int = 0) -> pd.DataFrame:
+    """Per (geo, week): actual revenue, posterior mean of expected revenue and the posterior PREDICTIVE interval.
+
+    Meridian's likelihood is Normal(mu, sigma) on the scaled KPI, ``kpi = (scaled x stdev + mean) x population``
+    (revenue KPI), so a predictive draw is the expected revenue of a draw plus Normal noise with standard deviation
+    ``sigma x stdev x population``. Coverage is measured on this interval, not on the narrower interval of the
+    expected revenue, which ignores observation noise.
+    """
+    tool = adapter.analyzer(mmm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = np.asarray(tool.expected_outcome(aggregate_geos=False, aggregate_times=False), dtype=np.float64)
+    n_chain, n_draw, n_geos, n_times = expected.shape
+    sigma = np.asarray(mmm.inference_data.posterior["sigma"], dtype=np.float64).reshape(n_chain, n_draw, -1)
+    stdev = float(np.asarray(mmm.kpi_transformer.population_scaled_stdev))
+    population = np.asarray(mmm.input_data.population, dtype=np.float64).reshape(-1)
+    if len(population) != n_geos or n_geos == 1:
+        population = np.ones(n_geos)  # Meridian resets population to 1 in national models
+    noise_sd = sigma[..., :, None] * stdev * population[None, None, :, None]  # (chain, draw, geo|1, 1)
+    rng = np.random.default_rng(seed)
+    draws = expected + rng.standard_normal(expected.shape) * noise_sd
+    draws = draws.reshape(-1, n_geos, n_times)
+    tail = (1 - interval) / 2
+    geos = [str(g) for g in mmm.input_data.geo.values]
+    times = [str(t) for t in mmm.input_data.time.values]
+    return pd.DataFrame({
+        cols.GEO: np.repeat(geos, n_times), cols.TIME: np.tile(times, n_geos),
+        "actual": np.asarray(mmm.input_data.kpi, dtype=np.float64).reshape(-1),
+        "predicted_mean": expected.reshape(-1, n_geos, n_times).mean(axis=0).reshape(-1),
+        "predicted_lo": np.quantile(draws, tail, axis=0).reshape(-1),
+        "predicted_hi": np.quantile(draws, 1 - tail, axis=0).reshape(-1),
+        "holdout": holdout_mask(mmm).reshape(-1)})
+
+
+def model_summary(mmm: Any) -> dict[str, Any]:
+    """What the business checks need: ROI table, media and total revenue, negative-baseline probability."""
+    roi = adapter.roi_table(mmm)
+    tool = adapter.analyzer(mmm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        negative = float(tool.negative_baseline_probability())
+    return {"roi": roi, "channels": adapter.channel_names(mmm),
+            "times": [str(t) for t in mmm.input_data.time.values],
+            "geos": [str(g) for g in mmm.input_data.geo.values],
+            "total_revenue": float(np.asarray(mmm.input_data.kpi, dtype=np.float64).sum()),
+            "media_revenue": float(roi["incremental_revenue"].sum()), "negative_baseline_prob": negative}
+
+
+def with_geo_holdout(mmm: Any, geos: list[str], start: str) -> Any:
+    """The same model with the weeks from ``start`` held out in ``geos`` only."""
+    holdout = meridian_spec.HoldoutSpec(spec=[meridian_spec.GeoHoldoutSpec(
+        geos=geos, date_ranges=[meridian_spec.DateRange(start_date=start)])])
+    spec = dataclasses.replace(mmm.model_spec, holdout=holdout, holdout_id=None)
+    return meridian_model.Meridian(input_data=mmm.input_data, model_spec=spec)
+
+
+def run_refit(job: dict[str, Any], out_dir: Path) -> None:
+    """Fit one holdout model (see the module docstring) and write its predictions and ROI table."""
+    from mmm_meridian.train.fit import FitJob, load_inputs
+
+    fit_job = FitJob(**{**job["fit"], "window": tuple(job["fit"]["window"]) if job["fit"].get("window") else None})
+    inputs, spec = load_inputs(fit_job)
+    geo = job.get("geo_holdout")
+    mmm = adapter.build_model(inputs, spec, holdout_weeks=0 if geo else fit_job.holdout_weeks)
+    if geo:
+        mmm = with_geo_holdout(mmm, geo["geos"], geo["start"])
+    log.info("%s: refitting %d geo(s) x %d weeks", fit_job.label, len(spec.geos), inputs[cols.TIME].nunique())
+    adapter.sample(mmm, **fit_job.sampler)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictive_table(mmm, job["interval"], seed=fit_job.sampler["seed"]).to_parquet(
+        out_dir / "predictions.parquet", index=False)
+    adapter.roi_table(mmm).to_csv(out_dir / "roi.csv", index=False)
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    job_path, out_dir = Path(argv[0]), Path(argv[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_refit(json.loads(job_path.read_text(encoding="utf-8")), out_dir)
+    except UserError as exc:
+        (out_dir / "error.json").write_text(json.dumps({"what": exc.what, "where": exc.where, "fix": exc.fix}))
+        log.error("%s", exc.message)
+        return EXIT_USER_ERROR
+    except Exception:  # noqa: BLE001 - reported to the parent through error.json and the exit status
+        (out_dir / "error.json").write_text(json.dumps({"what": traceback.format_exc()}))
+        traceback.print_exc()
+        return EXIT_UNEXPECTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

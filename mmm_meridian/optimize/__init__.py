@@ -1,0 +1,1 @@
+"""OPTIMIZE stage: budget allocation with Meridian's optimizer under business constraints."""

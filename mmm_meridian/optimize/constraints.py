@@ -1,0 +1,151 @@
+"""Budget-share constraints: from ``optimization.platform_constraints`` to Meridian's spend constraints, exactly.
+
+The user states bounds as shares of the TOTAL budget B per channel: ``lo_i * B <= spend_i <= hi_i * B``. Meridian's
+``BudgetOptimizer.optimize`` states them relative to a centre allocation ``c`` (``pct_of_spend``, default the
+historical mix): ``(1 - lower_i) * B * c_i <= spend_i <= (1 + upper_i) * B * c_i`` with ``lower_i`` in [0, 1] and
+``upper_i >= 0``. Hence, for a centre with ``lo_i <= c_i <= hi_i``::
+
+    lower_i = 1 - lo_i / c_i        upper_i = hi_i / c_i - 1
+
+which gives exactly the user's bounds. The centre is the historical mix when it already respects every bound;
+otherwise it is the closest mix inside the bounds (the historical shares shifted by one common amount and clipped,
+found by bisection), since Meridian cannot express a lower bound above its centre. A channel without historical
+spend cannot receive any (Meridian scales the channel's historical media), so its centre and bounds are 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmm_meridian.config._checks import check_known_channels
+from mmm_meridian.config.decisions import PlatformConstraintsConfig
+from mmm_meridian.errors import ConfigError
+
+KEY = "optimization.platform_constraints"
+
+
+@dataclass(frozen=True)
+class ShareBounds:
+    """Per-channel [low, high] shares of the total budget, in channel order."""
+
+    channels: tuple[str, ...]
+    low: np.ndarray
+    high: np.ndarray
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {c: [float(lo), float(hi)] for c, lo, hi in zip(self.channels, self.low, self.high, strict=True)}
+
+
+@dataclass(frozen=True)
+class MeridianConstraints:
+    """Arguments for ``BudgetOptimizer.optimize``: ``pct_of_spend`` and the relative spend constraints."""
+
+    pct_of_spend: np.ndarray
+    spend_constraint_lower: np.ndarray
+    spend_constraint_upper: np.ndarray
+    centre_is_historical: bool
+
+
+def share_bounds(constraints: PlatformConstraintsConfig, channels: Sequence[str], min_pct: float | None = None,
+                 max_pct: float | None = None) -> ShareBounds:
+    """Each channel's bounds: the global min/max (replaced by a scenario's ``min_pct`` / ``max_pct`` when given),
+    then the channel's own overrides.
+
+    Raises:
+        ConfigError: an override names a channel the model does not have, or a channel's low exceeds its high.
+    """
+    check_known_channels(f"{KEY}.channel_overrides", constraints.channel_overrides, channels)
+    base_lo = constraints.min_spend_pct if min_pct is None else min_pct
+    base_hi = constraints.max_spend_pct if max_pct is None else max_pct
+    low, high = [], []
+    for channel in channels:
+        override = constraints.channel_overrides.get(channel)
+        lo = base_lo if override is None or override.min_spend_pct is None else override.min_spend_pct
+        hi = base_hi if override is None or override.max_spend_pct is None else override.max_spend_pct
+        if lo > hi:
+            raise ConfigError(f"channel {channel} gets min_spend_pct={lo} above max_spend_pct={hi}",
+                              where=f"config key {KEY}", fix="make every channel's min_spend_pct <= max_spend_pct")
+        low.append(float(lo))
+        high.append(float(hi))
+    return ShareBounds(tuple(channels), np.array(low), np.array(high))
+
+
+def check_feasible(bounds: ShareBounds, historical_spend: Sequence[float], where: str = f"config key {KEY}") -> None:
+    """Refuse bounds no allocation of the whole budget can meet, before any optimisation runs.
+
+    Raises:
+        ConfigError: minimums summing over 100 %, maximums summing under 100 % of the budget, or a minimum share
+            for a channel with no historical spend (Meridian cannot allocate to it).
+    """
+    live = np.asarray(historical_spend, dtype=float) > 0
+    dead_with_min = [c for c, alive, lo in zip(bounds.channels, live, bounds.low, strict=True) if not alive and lo > 0]
+    if dead_with_min:
+        raise ConfigError(f"channel(s) {dead_with_min} have no historical spend, so Meridian cannot allocate them "
+                          "budget, but their min_spend_pct is above 0", where=where,
+                          fix=f"set {KEY}.channel_overrides.<channel>.min_spend_pct=0 for them")
+    total_low, total_high = float(bounds.low[live].sum()), float(bounds.high[live].sum())
+    if total_low > 1 + 1e-9:
+        raise ConfigError(f"the minimum shares add up to {total_low:.1%} of the budget (over 100 %): "
+                          f"{_listing(bounds.channels, bounds.low)}", where=where,
+                          fix=f"lower {KEY}.min_spend_pct or the channel overrides so they sum to 100 % or less")
+    if total_high < 1 - 1e-9:
+        raise ConfigError(f"the maximum shares add up to {total_high:.1%} of the budget (under 100 %, so the budget "
+                          f"cannot be spent): {_listing(bounds.channels, bounds.high)}", where=where,
+                          fix=f"raise {KEY}.max_spend_pct (at least 1 / number of channels = "
+                              f"{1 / max(int(live.sum()), 1):.1%}) or the channel overrides")
+
+
+def _listing(channels: Sequence[str], values: np.ndarray) -> str:
+    return ", ".join(f"{c} {v:.1%}" for c, v in zip(channels, values, strict=True))
+
+
+def feasible_centre(historical_share: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The mix ``clip(share + t, low, high)`` (``t`` found by bisection) that sums to 1, for live channels.
+
+    Equals the historical mix when that already lies within the bounds. Assumes :func:`check_feasible` passed.
+    """
+    live = historical_share > 0
+    centre = np.zeros_like(historical_share, dtype=float)
+    if np.all((historical_share[live] >= low[live]) & (historical_share[live] <= high[live])):
+        centre[live] = historical_share[live]
+        return centre / centre.sum()
+    lo_t, hi_t = -1.0 - float(historical_share.max()), 1.0 + float(high.max())
+    for _ in range(200):  # the sum is continuous and non-decreasing in t
+        mid = 0.5 * (lo_t + hi_t)
+        if np.clip(historical_share[live] + mid, low[live], high[live]).sum() < 1.0:
+            lo_t = mid
+        else:
+            hi_t = mid
+    centre[live] = np.clip(historical_share[live] + hi_t, low[live], high[live])
+    return centre / centre.sum()
+
+
+def to_meridian(bounds: ShareBounds, historical_spend: Sequence[float]) -> MeridianConstraints:
+    """Meridian's ``pct_of_spend`` and relative constraints giving exactly ``bounds`` x budget per channel."""
+    spend = np.asarray(historical_spend, dtype=float)
+    share = spend / spend.sum()
+    centre = feasible_centre(share, bounds.low, bounds.high)
+    live = centre > 0
+    lower = np.zeros_like(centre)
+    upper = np.zeros_like(centre)
+    lower[live] = np.clip(1.0 - bounds.low[live] / centre[live], 0.0, 1.0)
+    upper[live] = np.maximum(bounds.high[live] / centre[live] - 1.0, 0.0)
+    return MeridianConstraints(centre, lower, upper, bool(np.allclose(centre, share)))
+
+
+def spend_limits(bounds: ShareBounds, budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute [min, max] spend per channel for a total ``budget``."""
+    return bounds.low * budget, bounds.high * budget
+
+
+def violations(plan: Mapping[str, float], bounds: ShareBounds, budget: float) -> dict[str, float]:
+    """Per channel, how far the plan's spend lies outside its [min, max] (0 inside)."""
+    low, high = spend_limits(bounds, budget)
+    out = {}
+    for channel, lo, hi in zip(bounds.channels, low, high, strict=True):
+        spend = float(plan[channel])
+        out[channel] = max(lo - spend, spend - hi, 0.0)
+    return out

@@ -1,0 +1,147 @@
+"""The optimize stage's use of Meridian: ``BudgetOptimizer`` runs, plan evaluation on posterior draws, HTML page.
+
+The model comes from the train stage (:func:`mmm_meridian.train.meridian_adapter.load_model`). Every plan is
+evaluated the way Meridian's optimiser does: each channel's historical media (every geo and week) is scaled by
+``planned spend / historical spend``, so the flighting pattern and the cost per media unit stay as observed.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian.optimize.constraints import MeridianConstraints
+from mmm_meridian.train import meridian_adapter as adapter
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    from meridian.analysis import optimizer as meridian_optimizer
+    from meridian.analysis import tensors as meridian_tensors
+
+log = logging.getLogger(__name__)
+
+
+def load_model(path: str | Path) -> Any:
+    """The fitted Meridian model saved by the train stage (posterior included)."""
+    return adapter.load_model(path)
+
+
+def channel_names(mmm: Any) -> list[str]:
+    return adapter.channel_names(mmm)
+
+
+def historical_spend(mmm: Any) -> np.ndarray:
+    """Total spend per channel over the whole modelled period (all geos)."""
+    spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
+    return spend.reshape(-1, spend.shape[-1]).sum(axis=0)
+
+
+def weekly_spend(mmm: Any) -> pd.DataFrame:
+    """Spend per week (rows, summed over geos) and channel (columns)."""
+    spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
+    if spend.ndim != 3:  # spend given per channel only: no weekly pattern to compare with
+        return pd.DataFrame(columns=channel_names(mmm))
+    times = [str(t) for t in mmm.input_data.time.values]
+    return pd.DataFrame(spend.sum(axis=0), index=times, columns=channel_names(mmm))
+
+
+@dataclass
+class Recommendation:
+    """One ``BudgetOptimizer.optimize`` run reduced to what the stage reports."""
+
+    results: Any  # Meridian's OptimizationResults (HTML page, response curves)
+    spend: np.ndarray  # recommended spend per channel
+    budget: float
+    step: float  # Meridian's grid step: bounds and budget hold up to one step
+
+    @property
+    def meridian_mean_outcome(self) -> np.ndarray:
+        """Meridian's own posterior-mean incremental revenue per channel for the recommended plan."""
+        return np.asarray(self.results.optimized_data["incremental_outcome"].sel(metric="mean"), dtype=np.float64)
+
+
+def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None, fixed_budget: bool,
+             target_mroi: float | None = None, gtol: float = 1e-4, interval: float = 0.9) -> Recommendation:
+    """Run Meridian's optimiser with the translated constraints.
+
+    Args:
+        mmm: the fitted model.
+        constraints: see :func:`mmm_meridian.optimize.constraints.to_meridian`.
+        budget: total budget for a fixed-budget run (None: the historical total).
+        fixed_budget: True maximises incremental revenue at ``budget``; False spends while the marginal ROI stays
+            above ``target_mroi`` (Meridian's flexible budget).
+        target_mroi: flexible budget only.
+        gtol: Meridian's grid tolerance.
+        interval: confidence level of the intervals Meridian reports.
+    """
+    optimizer = meridian_optimizer.BudgetOptimizer(mmm)
+    kwargs: dict[str, Any] = {"budget": budget} if fixed_budget else {"target_mroi": float(target_mroi or 1.0)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Meridian warns about unmet mROI targets and deprecations; we report both
+        results = optimizer.optimize(
+            fixed_budget=fixed_budget, pct_of_spend=[float(x) for x in constraints.pct_of_spend],
+            spend_constraint_lower=[float(x) for x in constraints.spend_constraint_lower],
+            spend_constraint_upper=[float(x) for x in constraints.spend_constraint_upper],
+            gtol=gtol, confidence_level=interval, **kwargs)
+    spend = np.asarray(results.optimized_data["spend"], dtype=np.float64)
+    total = float(results.optimized_data.attrs.get("budget", spend.sum()))
+    return Recommendation(results, spend, total, float(results.optimization_grid.spend_step_size))
+
+
+class PlanEvaluator:
+    """Incremental revenue of any spend plan on a fixed subset of posterior draws (paired across plans)."""
+
+    def __init__(self, mmm: Any, max_draws: int = 0) -> None:
+        self.analyzer = adapter.analyzer(mmm)
+        self.media = np.asarray(mmm.input_data.media, dtype=np.float64)  # (geo, media_time, channel)
+        self.historical = historical_spend(mmm)
+        posterior = mmm.inference_data.posterior
+        n_total = int(posterior.sizes["chain"] * posterior.sizes["draw"])
+        n = n_total if max_draws <= 0 or max_draws >= n_total else max_draws
+        self.draws = np.unique(np.linspace(0, n_total - 1, n).round().astype(int))
+
+    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
+        """Incremental revenue per (draw, channel) over the whole period when each channel spends ``plan``."""
+        plan = np.asarray(plan, dtype=np.float64)
+        ratio = np.divide(plan, self.historical, out=np.zeros_like(plan), where=self.historical > 0)
+        media = self.media * ratio[None, None, :]  # DataTensors casts to the backend's float type
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            draws = self.analyzer.incremental_outcome(
+                use_posterior=True, new_data=meridian_tensors.DataTensors(media=media),
+                include_non_paid_channels=False)
+        draws = np.asarray(draws, dtype=np.float64)
+        return draws.reshape(-1, draws.shape[-1])[self.draws]
+
+
+def write_html(recommendation: Recommendation, directory: Path, filename: str) -> bool:
+    """Meridian's optimisation summary page; False (and a log line) when it cannot render here."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            recommendation.results.output_optimization_summary(filename, str(directory))
+    except Exception as exc:  # noqa: BLE001 - an optional page must not fail the stage
+        log.warning("optimize: Meridian's HTML summary could not be written (%s: %s)", type(exc).__name__, exc)
+        return False
+    return True
+
+
+def response_curves(recommendation: Recommendation) -> pd.DataFrame:
+    """Meridian's response curves for the run (spend multiplier, spend, incremental revenue mean and interval)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curves = recommendation.results.get_response_curves()
+    frame = curves["incremental_outcome"].to_dataframe().reset_index()
+    frame = frame.pivot_table(index=["channel", "spend_multiplier"], columns="metric",
+                              values="incremental_outcome").reset_index()
+    spend = curves["spend"].to_dataframe().reset_index()
+    frame = frame.merge(spend, on=["channel", "spend_multiplier"], how="left")
+    frame.columns.name = None
+    return frame.rename(columns={"mean": "incremental_revenue_mean", "ci_lo": "incremental_revenue_lo",
+                                 "ci_hi": "incremental_revenue_hi", "median": "incremental_revenue_median"})

@@ -1,0 +1,177 @@
+"""OPTIMIZE stage: allocate the budget with Meridian's ``BudgetOptimizer`` under the business's share constraints.
+
+Reads ``train/model.binpb``. Writes to ``optimize/``:
+
+- ``allocation.csv``: per channel current and recommended spend, change %, shares, min / max spend, current and
+  expected ROI, incremental revenue (posterior mean and interval), scale vs history and an extrapolation flag;
+- ``scenarios.csv``: every ``optimization.scenario_presets`` entry optimised at its budget and constraints (fixed
+  budget), with the lift over the historical mix at that budget and its posterior probability; infeasible presets
+  are listed with the reason;
+- ``summary.json``: objective, budgets, expected lift with interval, probability of beating the current plan,
+  constraints (user bounds, Meridian's arguments, satisfied or not), guardrails and business notes;
+- ``response_curves.csv`` and Meridian's ``optimization_summary.html`` (when enabled).
+
+Objectives: ``roas`` maximises incremental revenue at a fixed budget (``optimization.budget`` or the historical
+total); ``profit`` lets the budget move (Meridian's flexible budget) and spends while the marginal ROI x margin
+stays above ``target_mroi``, i.e. Meridian's ``target_mroi = optimization.target_mroi / optimization.margin``; the
+share bounds then refer to the historical total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian.config.decisions import Objective, OptimizationConfig
+from mmm_meridian.errors import ConfigError, UserError
+from mmm_meridian.optimize.constraints import check_feasible, share_bounds
+from mmm_meridian.optimize.risk import business_notes
+
+HTML_FILE = "optimization_summary.html"
+
+
+def _prepare_runtime(cfg: Any) -> None:
+    """Set the backend / device environment before Meridian's first import in this process."""
+    from mmm_meridian.train import runtime
+
+    plan = runtime.plan(cfg.runtime)
+    if runtime.matches_loaded(plan):
+        runtime.apply(plan)
+
+
+def main_request(opt: OptimizationConfig, channels: list[str], historical: np.ndarray) -> Any:
+    """The main recommendation's request from the objective; refuses impossible settings before optimising.
+
+    Raises:
+        ConfigError: infeasible share bounds, or a fixed ``budget`` with the flexible ``profit`` objective.
+    """
+    from mmm_meridian.optimize.allocate import PlanRequest
+
+    bounds = share_bounds(opt.platform_constraints, channels)
+    check_feasible(bounds, historical)
+    if opt.objective == Objective.profit:
+        if opt.budget is not None:
+            raise ConfigError(f"optimization.budget={opt.budget} is set but objective=profit chooses the budget",
+                              where="config key optimization.budget",
+                              fix="set optimization.budget=null, or use objective=roas for a fixed budget")
+        return PlanRequest("recommended", bounds, float(historical.sum()), fixed_budget=False,
+                           target_mroi=opt.target_mroi / opt.margin)
+    return PlanRequest("recommended", bounds, float(opt.budget or historical.sum()))
+
+
+def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray,
+                  weekly: pd.DataFrame, log: Any, reuse: Any = None) -> pd.DataFrame:
+    """Optimise every scenario preset at a fixed budget; infeasible presets get a row saying why."""
+    from mmm_meridian.optimize.allocate import PlanRequest, optimise_plan
+
+    base = float(opt.budget or historical.sum())
+    rows = []
+    for name, preset in opt.scenario_presets.items():
+        budget = base * (1 + preset.budget_change_pct / 100.0)
+        row: dict[str, Any] = {"scenario": name, "budget_change_pct": preset.budget_change_pct, "budget": budget,
+                               "min_spend_pct": preset.min_spend_pct, "max_spend_pct": preset.max_spend_pct}
+        try:
+            bounds = share_bounds(opt.platform_constraints, channels, preset.min_spend_pct, preset.max_spend_pct)
+            check_feasible(bounds, historical, where=f"config key optimization.scenario_presets.{name}")
+        except ConfigError as exc:
+            log.warning("optimize: scenario %s is infeasible: %s", name, exc.what)
+            rows.append({**row, "status": f"infeasible: {exc.what}"})
+            continue
+        request = PlanRequest(name, bounds, budget)
+        same = reuse is not None and reuse.request.fixed_budget and np.isclose(reuse.request.budget, budget) \
+            and np.array_equal(reuse.request.bounds.low, bounds.low) \
+            and np.array_equal(reuse.request.bounds.high, bounds.high)
+        result = reuse if same else optimise_plan(mmm, evaluator, request, gtol=opt.gtol,
+                                                  width=opt.sensitivity.interval, weekly=weekly, margin=opt.margin)
+        c = result.comparison
+        row.update({"status": "ok", "expected_incremental_revenue": c["recommended_mean"],
+                    "expected_incremental_revenue_lo": c["recommended_lo"],
+                    "expected_incremental_revenue_hi": c["recommended_hi"],
+                    "current_mix_incremental_revenue": c["current_mean"], "lift": c["lift_mean"],
+                    "lift_lo": c["lift_lo"], "lift_hi": c["lift_hi"], "lift_pct": c["lift_pct"],
+                    "prob_beats_current_mix": c["prob_beats_current"],
+                    "roi": c["recommended_mean"] / max(c["recommended_spend"], 1e-12),
+                    "constraints_satisfied": result.constraints_satisfied,
+                    "extrapolated_channels": ";".join(result.allocation.loc[
+                        result.allocation.get("extrapolation", pd.Series(dtype=str)).fillna("") != "", "channel"])})
+        row.update({f"spend_{ch}": s for ch, s in result.recommended.items()})
+        rows.append(row)
+        log.info("optimize: scenario %s: budget %.0f, lift %.0f (%.1f %%), P(beats current mix) %.2f", name, budget,
+                 c["lift_mean"], c["lift_pct"], c["prob_beats_current"])
+    return pd.DataFrame(rows)
+
+
+def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarray, notes: list[str],
+                     html: bool, scenarios: pd.DataFrame) -> dict[str, Any]:
+    c = result.comparison
+    m = result.constraints
+    doc: dict[str, Any] = {
+        "objective": opt.objective.value,
+        "budget": {"historical_total": float(historical.sum()), "reference": result.request.budget,
+                   "recommended_total": c["recommended_spend"], "fixed": result.request.fixed_budget},
+        "expected_incremental_revenue": {k: c[f"{k}_{s}"] for k in ("current", "recommended")
+                                         for s in ("mean", "lo", "hi")},
+        "expected_lift": {"mean": c["lift_mean"], "lo": c["lift_lo"], "hi": c["lift_hi"], "pct": c["lift_pct"],
+                          "interval": c["interval"]},
+        "prob_beats_current": c["prob_beats_current"], "n_draws": c["n_draws"],
+        "profit": {"margin": opt.margin, "current": c["current_profit"], "recommended": c["recommended_profit"]},
+        "constraints": {"share_bounds": result.request.bounds.as_dict(), "satisfied": result.constraints_satisfied,
+                        "max_violation": float(max(result.violations.values())), "tolerance": result.tolerance,
+                        "meridian": {"pct_of_spend": m.pct_of_spend.tolist(),
+                                     "spend_constraint_lower": m.spend_constraint_lower.tolist(),
+                                     "spend_constraint_upper": m.spend_constraint_upper.tolist(),
+                                     "centre_is_historical": m.centre_is_historical}},
+        "extrapolated_channels": [r.channel for r in result.guardrails.itertuples() if r.extrapolation]
+        if not result.guardrails.empty else [],
+        "business_notes": notes, "meridian_html": html,
+        "scenarios": {"total": int(len(scenarios)),
+                      "feasible": int((scenarios.get("status", pd.Series(dtype=str)) == "ok").sum())},
+    }
+    if opt.objective == Objective.profit:
+        doc["profit"]["target_mroi"] = opt.target_mroi
+        doc["profit"]["meridian_target_mroi"] = opt.target_mroi / opt.margin
+    return doc
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """Stage entry point (see the module docstring)."""
+    opt: OptimizationConfig = ctx.cfg.optimization
+    _prepare_runtime(ctx.cfg)
+    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.optimize.allocate import optimise_plan
+
+    mmm = mo.load_model(ctx.input_path("train", "model.binpb"))
+    channels, historical, weekly = mo.channel_names(mmm), mo.historical_spend(mmm), mo.weekly_spend(mmm)
+    if not historical.sum() > 0:
+        raise UserError("the model has no media spend to allocate", where="train/model.binpb",
+                        fix="check data.channel_map and re-run the pipeline")
+    request = main_request(opt, channels, historical)
+    evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws if opt.sensitivity.enabled else 0)
+    ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
+                 opt.objective.value, len(channels), request.budget, request.bounds.as_dict())
+    result = optimise_plan(mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval, weekly=weekly,
+                           margin=opt.margin)
+    if not result.constraints_satisfied:
+        ctx.log.warning("optimize: the recommendation misses a bound by more than Meridian's grid step: %s",
+                        {k: round(v, 2) for k, v in result.violations.items() if v > result.tolerance})
+    ctx.out.write_csv("allocation.csv", result.allocation)
+    scenarios = scenario_rows(mmm, evaluator, opt, channels, historical, weekly, ctx.log, reuse=result)
+    ctx.out.write_csv("scenarios.csv", scenarios)
+    html = opt.meridian_html and mo.write_html(result.recommendation, ctx.out.dir, HTML_FILE)
+    if opt.response_curves:
+        ctx.out.write_csv("response_curves.csv", mo.response_curves(result.recommendation))
+    notes = business_notes(opt.business_notes, result.guardrails, result.constraints.centre_is_historical)
+    doc = summary_document(opt, result, historical, notes, html, scenarios)
+    ctx.out.write_json("summary.json", doc)
+    c = result.comparison
+    ctx.log.info("optimize: recommended plan lifts incremental revenue by %.0f (%.1f %%, %.0f %% interval %.0f to "
+                 "%.0f); P(beats current) = %.2f; constraints %s", c["lift_mean"], c["lift_pct"],
+                 c["interval"] * 100, c["lift_lo"], c["lift_hi"], c["prob_beats_current"],
+                 "satisfied" if result.constraints_satisfied else "NOT satisfied")
+    return {"objective": opt.objective.value, "budget": round(c["recommended_spend"], 2),
+            "lift": round(c["lift_mean"], 2), "lift_pct": round(c["lift_pct"], 3),
+            "prob_beats_current": round(c["prob_beats_current"], 4),
+            "constraints_satisfied": result.constraints_satisfied, "scenarios": int(len(scenarios)),
+            "extrapolated_channels": len(doc["extrapolated_channels"])}
