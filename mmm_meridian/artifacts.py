@@ -152,7 +152,7 @@ class ArtifactStore:
                                        fix=f"re-run `mmm {stage}`") from exc
 
     def verify_outputs(self, stage: str, manifest: Manifest) -> None:
-        """Refuse a stage folder whose files were changed, added or removed after the stage wrote them."""
+        """Refuse a stage folder whose listed files were changed or removed after the stage wrote them."""
         folder = self.stage_dir(stage)
         for name, expected in manifest.outputs.items():
             path = folder / name

@@ -61,6 +61,8 @@ class DataConfig:
     """Column mapping of the user's table. Channel names are the keys of ``channel_map``."""
 
     date_col: str = "date_day"
+    # strftime format of date_col (e.g. "%d/%m/%Y"); None: ISO dates, or the one day/month order that fits all rows.
+    date_format: Optional[str] = None
     revenue_col: str = "all_purchases_original_price"
     # Multiplies revenue_col row by row (Meridian's simulated data has conversions x revenue_per_conversion).
     revenue_per_unit_col: Optional[str] = None
@@ -128,12 +130,16 @@ class LocalCsvIngestConfig:
 
     path: Optional[str] = None
     delimiter: Optional[str] = None
+    decimal: str = "."  # "," for files written with a decimal comma (usually with delimiter ";")
     encoding: str = "utf-8"
     sheet: Optional[str] = None
     max_bytes: int = 2_000_000_000
 
     def __post_init__(self) -> None:
         check_positive_int("ingest.local_csv.max_bytes", self.max_bytes)
+        if self.decimal not in (".", ","):
+            raise ConfigError(f"ingest.local_csv.decimal={self.decimal!r} is not a decimal mark",
+                              where="config key ingest.local_csv.decimal", fix="use '.' or ','")
 
 
 @dataclass

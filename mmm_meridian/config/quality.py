@@ -60,8 +60,11 @@ class ValueSanityConfig:
 class QualityThresholdsConfig:
     min_validation_score: float = 0.8
     weights: Dict[str, float] = field(default_factory=dict)  # check name -> weight (default 1)
+    # A failing critical check stops the run whatever the score: each makes the model's numbers wrong.
     critical_checks: List[str] = field(default_factory=lambda: ["required_columns", "non_finite_values",
-                                                                "negative_values", "min_weeks"])
+                                                                "negative_values", "min_weeks", "spend_variation",
+                                                                "kpi_variation", "future_dates",
+                                                                "mixed_frequencies"])
 
     def __post_init__(self) -> None:
         check_range("validation.quality_thresholds.min_validation_score", self.min_validation_score, 0, 1)

@@ -40,7 +40,7 @@ def load_local_csv(cfg: MMMConfig) -> Loaded:
                              fix="set ingest.local_csv.path=/path/to/data.csv")
     path = Path(settings.path).expanduser()
     frame = read_table(path, delimiter=settings.delimiter, encoding=settings.encoding, sheet=settings.sheet,
-                       max_bytes=settings.max_bytes)
+                       max_bytes=settings.max_bytes, decimal=settings.decimal)
     return Loaded(frame, "local_csv", {"path": str(path.resolve()), "bytes": path.stat().st_size},
                   fingerprint=file_sha256(path))
 

@@ -62,33 +62,70 @@ def check_columns(columns: list[str], cfg: MMMConfig) -> None:
                         fix="fix the column names in your data config (data.*) or the file's header")
 
 
-def parse_dates(values: pd.Series, column: str) -> pd.Series:
-    """Parse a date column, refusing unparsable or mixed formats with the first offending value."""
+# Whole-column formats tried when dates are not ISO: one format must read every row (row-by-row guessing would
+# silently swap day and month for days 1-12).
+_DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y", "%d.%m.%Y", "%m.%d.%Y", "%d/%m/%y", "%m/%d/%y",
+                 "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%d %b %Y", "%b %d %Y", "%d %B %Y", "%B %d %Y")
+
+
+def parse_dates(values: pd.Series, column: str, date_format: str | None = None) -> pd.Series:
+    """Parse a date column with one format for every row, refusing unparsable, mixed or ambiguous columns."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
         return parsed.dt.normalize()
     text = values.astype("string").str.strip()
+    where = f"column {column!r}"
+    if date_format:
+        parsed = pd.to_datetime(text, errors="coerce", format=date_format)
+        _refuse_unparsed(text[parsed.isna()], where, f"the format data.date_format={date_format!r}")
+        return parsed.dt.normalize()
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if parsed.isna().any():
-        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
-        bad = text[parsed.isna()]
-        if len(bad):
-            raise DataError(f"{len(bad)} value(s) of the date column cannot be read as dates, e.g. {bad.iloc[0]!r} "
-                            f"at row {int(bad.index[0]) + 2}", where=f"column {column!r}",
-                            fix="use one date format for the whole column, ideally YYYY-MM-DD")
-        formats = text.str.replace(r"\d", "9", regex=True).value_counts()
-        if len(formats) > 1:
-            raise DataError(f"the date column mixes formats {list(formats.index[:3])}", where=f"column {column!r}",
-                            fix="use one date format for the whole column, ideally YYYY-MM-DD")
-    return parsed.dt.normalize()
+    if parsed.notna().all():
+        return parsed.dt.normalize()
+    fits = {fmt: pd.to_datetime(text, errors="coerce", format=fmt) for fmt in _DATE_FORMATS}
+    complete = {fmt: p for fmt, p in fits.items() if p.notna().all()}
+    distinct = {tuple(p.values): fmt for fmt, p in complete.items()}
+    if len(distinct) == 1:
+        return next(iter(complete.values())).dt.normalize()
+    if len(distinct) > 1:
+        raise DataError(f"the dates are ambiguous: they read as {' or as '.join(sorted(set(distinct.values())))} "
+                        f"(e.g. {text.iloc[0]!r})", where=where,
+                        fix="set data.date_format, e.g. data.date_format='%d/%m/%Y' for day-first dates")
+    readable = pd.concat([parsed.notna()] + [p.notna() for p in fits.values()], axis=1).any(axis=1)
+    if readable.all():
+        raise DataError("the date column mixes formats (no single format reads every row, e.g. "
+                        f"{text.iloc[0]!r} and {text[parsed.isna()].iloc[0]!r})", where=where,
+                        fix="use one date format for the whole column, ideally YYYY-MM-DD")
+    _refuse_unparsed(text[~readable], where, "any date format")
+    raise AssertionError("unreachable: _refuse_unparsed raised")
+
+
+def _refuse_unparsed(bad: pd.Series, where: str, tried: str) -> None:
+    if len(bad):
+        raise DataError(f"{len(bad)} value(s) of the date column cannot be read as dates with {tried}, e.g. "
+                        f"{bad.iloc[0]!r} at row {int(bad.index[0]) + 2}", where=where,
+                        fix="use one date format for the whole column, ideally YYYY-MM-DD (or set data.date_format)")
+
+
+_THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"
+_DECIMAL_COMMA = r"[+-]?\d+,\d+"
 
 
 def _to_numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column]
     if pd.api.types.is_numeric_dtype(values):
         return values.astype(float)
-    converted = pd.to_numeric(values.astype("string").str.replace(",", "", regex=False).str.strip(), errors="coerce")
-    bad = values[converted.isna() & values.notna() & (values.astype("string").str.strip() != "")]
+    text = values.astype("string").str.strip()
+    thousands = text.str.fullmatch(_THOUSANDS).fillna(False)
+    decimal_comma = text.str.fullmatch(_DECIMAL_COMMA).fillna(False) & ~thousands
+    if decimal_comma.any():
+        example = text[decimal_comma].iloc[0]
+        raise DataError(f"column {column!r} uses a decimal comma (e.g. {example!r} at row "
+                        f"{int(text[decimal_comma].index[0]) + 2}), which would be misread as thousands",
+                        where=f"column {column!r}",
+                        fix="set ingest.local_csv.decimal=',' (files with a decimal comma usually use delimiter ';')")
+    converted = pd.to_numeric(text.where(~thousands, text.str.replace(",", "", regex=False)), errors="coerce")
+    bad = values[converted.isna() & values.notna() & (text != "")]
     if len(bad):
         raise DataError(f"column {column!r} holds non-numeric value(s), e.g. {bad.iloc[0]!r} at row "
                         f"{int(bad.index[0]) + 2}", where=f"column {column!r}",
@@ -133,7 +170,7 @@ def standardize(raw: pd.DataFrame, cfg: MMMConfig) -> pd.DataFrame:
                         " but the model takes one series" + (f" per {d.geo_col}" if d.geo_col else ""),
                         where="config keys data.keys / data.series", fix=fix)
     out = pd.DataFrame(index=raw.index)
-    out[F.TIME] = parse_dates(raw[d.date_col], d.date_col)
+    out[F.TIME] = parse_dates(raw[d.date_col], d.date_col, d.date_format)
     out[F.GEO] = raw[d.geo_col].astype(str) if d.geo_col else F.NATIONAL
     for role in column_roles(cfg)[1:]:
         out[role.target] = _to_numeric(raw, role.column)

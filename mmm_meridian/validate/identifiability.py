@@ -25,7 +25,7 @@ def _spend(weekly: pd.DataFrame, cfg: MMMConfig) -> pd.DataFrame:
 
 def _varying(spend: pd.DataFrame) -> pd.DataFrame:
     """Channels whose spend varies, on the weeks where every channel is known (gaps are transform's business)."""
-    spend = spend.dropna()
+    spend = spend.replace([np.inf, -np.inf], np.nan).dropna()  # non-finite values are value_sanity's finding
     mean = spend.mean().abs()
     return spend.loc[:, (spend.std() > _CONSTANT_CV * mean) & (mean > 0)]
 
@@ -71,7 +71,7 @@ def variation(weekly: pd.DataFrame, cfg: MMMConfig) -> list[Check]:
     zero_pct = {ch: round(100.0 * float((spend[ch] == 0).mean()), 2) for ch in spend}
     always_on = {ch: p for ch, p in zero_pct.items() if p < ident.min_zero_spend_weeks_pct}
     flat = sorted(set(spend.columns) - set(_varying(spend).columns))
-    revenue = weekly[F.REVENUE]
+    revenue = weekly[F.REVENUE].replace([np.inf, -np.inf], np.nan)
     kpi_flat = not (revenue.std() > _CONSTANT_CV * abs(revenue.mean()))
     lowest = min(zero_pct.values()) if zero_pct else None
     return [

@@ -22,7 +22,7 @@ from mmm_meridian.validate.report import build_report, render_summary, run_check
 FAILED_REPORT = "validate_failed_report.json"
 
 
-def _short(message: str, limit: int = 140) -> str:
+def _short(message: str, limit: int = 400) -> str:
     return message if len(message) <= limit else message[: limit - 3].rsplit(" ", 1)[0] + "..."
 
 
