@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from mmm_meridian.config._checks import check_pair, check_positive_int, check_range
 from mmm_meridian.errors import ConfigError, NotImplementedFeatureError
@@ -17,21 +18,48 @@ class DecayFunction(str, Enum):
 
 @dataclass
 class AdstockOverride:
+    """Per-channel carryover: ``decay`` centres the Beta prior on Meridian's ``alpha_m``; ``fixed`` pins it."""
+
     decay: float = 0.6
     fixed: bool = False
 
 
+def _entries(key: str, entries: Dict[str, Any], kind: type, **defaults: Any) -> Dict[str, Any]:
+    """Per-channel override mappings as dataclass instances; an entry may leave out keys (section defaults apply)."""
+    out: Dict[str, Any] = {}
+    allowed = [f.name for f in fields(kind)]
+    for channel, entry in (entries or {}).items():
+        if isinstance(entry, kind):
+            out[channel] = entry
+            continue
+        values = dict(entry) if isinstance(entry, Mapping) else None
+        unknown = sorted(set(values or {}) - set(allowed)) if values is not None else ["<not a mapping>"]
+        if unknown:
+            raise ConfigError(f"{key}.{channel} has unknown key(s) {unknown}", where=f"config key {key}.{channel}",
+                              fix=f"use keys from {allowed}, e.g. {key}.{channel}.{allowed[0]}=...")
+        merged = {name: values.get(name, defaults.get(name, defaults.get(f"default_{name}"))) for name in allowed}
+        out[channel] = kind(**{k: v for k, v in merged.items() if v is not None})
+    return out
+
+
 @dataclass
 class AdstockConfig:
+    """Carryover priors. ``decay`` is Meridian's ``alpha_m`` (geometric: weight of lag l is decay**l; binomial: larger
+    decay = longer, flatter carryover); the prior is Beta(decay * s, (1 - decay) * s) with s = ``prior_strength``."""
+
     decay: float = 0.6
     decay_function: DecayFunction = DecayFunction.geometric
     max_lag: int = 8
     # Beta prior concentration (alpha + beta) around the configured decay: higher pins it harder.
     prior_strength: float = 10.0
     fixed: bool = False
-    platform_overrides: Dict[str, AdstockOverride] = field(default_factory=dict)
+    # Typed Any (entries become AdstockOverride in __post_init__) so that command-line overrides can add channels:
+    # OmegaConf cannot create a new Dict[str, dataclass] entry from an override.
+    platform_overrides: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.platform_overrides = _entries("features.adstock.platform_overrides", self.platform_overrides,
+                                           AdstockOverride, default_decay=self.decay, default_fixed=self.fixed)
         check_range("features.adstock.decay", self.decay, 0, 1, hi_open=True)
         check_positive_int("features.adstock.max_lag", self.max_lag)
         check_range("features.adstock.prior_strength", self.prior_strength, 0, lo_open=True)
@@ -41,16 +69,24 @@ class AdstockConfig:
 
 @dataclass
 class SaturationOverride:
-    k: float = 0.5
+    k: float = 0.8
 
 
 @dataclass
 class SaturationConfig:
-    k: float = 0.5
-    prior_strength: float = 5.0
-    channel_overrides: Dict[str, SaturationOverride] = field(default_factory=dict)
+    """Half-saturation priors. ``k`` is the median of Meridian's ``ec_m`` prior: the adstocked weekly media volume at
+    which a channel reaches half its maximum effect, in multiples of the channel's median non-zero weekly media volume
+    (impressions, or spend when no impressions are mapped; per unit of population in geo models). The prior is
+    LogNormal(log k, 1 / sqrt(prior_strength)). k = 0.3 saturates early (half the effect at 30 % of a typical week),
+    k = 2 late. The default 0.8 matches the centre of Meridian's own default prior."""
+
+    k: float = 0.8
+    prior_strength: float = 2.0
+    channel_overrides: Dict[str, Any] = field(default_factory=dict)  # entries become SaturationOverride
 
     def __post_init__(self) -> None:
+        self.channel_overrides = _entries("features.saturation.channel_overrides", self.channel_overrides,
+                                          SaturationOverride, k=self.k)
         check_range("features.saturation.k", self.k, 0, lo_open=True)
         check_range("features.saturation.prior_strength", self.prior_strength, 0, lo_open=True)
         for channel, override in self.channel_overrides.items():
@@ -59,15 +95,24 @@ class SaturationConfig:
 
 @dataclass
 class CustomEvent:
+    """A business event: an indicator control that is 1 in every week containing one of ``dates``.
+
+    Each entry of ``dates`` is a day ``YYYY-MM-DD`` or an inclusive range ``YYYY-MM-DD/YYYY-MM-DD``.
+    """
+
     name: str = ""
     dates: List[str] = field(default_factory=list)
 
 
 @dataclass
 class HolidaysConfig:
+    """Public holidays from the ``holidays`` package: one control counting holiday days per week, plus one indicator
+    control per holiday whose name contains an entry of ``separate`` (e.g. ``[Christmas, Thanksgiving]``)."""
+
     enabled: bool = True
     country: str = "US"
     subdivision: Optional[str] = None
+    separate: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,19 +122,30 @@ class SeasonalityConfig:
     weekly: bool = False  # day-of-week pattern; only meaningful for daily input
     holidays: HolidaysConfig = field(default_factory=HolidaysConfig)
     custom_events: List[CustomEvent] = field(default_factory=list)
-    # Meridian's time-varying intercept: one knot every N weeks (None: Meridian's default).
+    # Meridian's time-varying intercept: one knot every N weeks (None: Meridian's default, which is one knot for a
+    # national model and one per week for a geo model; a geo model with time-only controls then gets
+    # geo_knot_every_weeks instead, because Meridian rejects controls collinear with a per-week intercept).
     knot_every_weeks: Optional[int] = 26
+    geo_knot_every_weeks: int = 8
 
     def __post_init__(self) -> None:
         check_range("features.seasonality.fourier_terms", self.fourier_terms, 0, 10)
         if self.knot_every_weeks is not None:
             check_positive_int("features.seasonality.knot_every_weeks", self.knot_every_weeks)
+        check_positive_int("features.seasonality.geo_knot_every_weeks", self.geo_knot_every_weeks)
+        for event in self.custom_events:
+            if not event.name or not event.dates:
+                raise ConfigError(f"custom event {event.name!r} needs a name and at least one date",
+                                  where="config key features.seasonality.custom_events",
+                                  fix="write {name: black_friday, dates: [2023-11-24, 2024-11-29/2024-12-02]}")
 
 
 @dataclass
 class BaselineConfig:
     controls: bool = True  # use data.controls
     promotions: bool = True  # use data.promo_col as a control
+    # Trend: with 2+ knots Meridian's piecewise-linear intercept already spans a linear trend; with a single knot a
+    # linear trend control is added.
     trend: bool = True
 
 
@@ -123,6 +179,14 @@ class MediaSource(str, Enum):
     spend = "spend"
 
 
+class PopulationProxy(str, Enum):
+    """Geo sizes used when the data has no population column (national models always use 1.0)."""
+
+    revenue = "revenue"  # each geo's mean weekly revenue relative to the largest geo's
+    spend = "spend"  # each geo's mean weekly total media spend relative to the largest geo's
+    ones = "ones"  # 1.0 for every geo (no per-capita scaling)
+
+
 @dataclass
 class RoiDefaultPrior:
     mu: float = 0.2  # Meridian's default LogNormal(0.2, 0.9) on ROI
@@ -149,6 +213,7 @@ class PriorsConfig:
 @dataclass
 class ModelConfig:
     media_source: MediaSource = MediaSource.impressions
+    population_proxy: PopulationProxy = PopulationProxy.revenue
     priors: PriorsConfig = field(default_factory=PriorsConfig)
     hill_before_adstock: bool = False
     holdout_weeks: int = 0  # last N weeks held out of the fit (evaluate's temporal holdout sets its own)
@@ -162,9 +227,10 @@ class SamplerConfig:
     n_keep: int = 1000
     seed: int = 42
     n_prior_draws: int = 500
+    max_tree_depth: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("n_chains", "n_adapt", "n_burnin", "n_keep", "n_prior_draws"):
+        for name in ("n_chains", "n_adapt", "n_burnin", "n_keep", "n_prior_draws", "max_tree_depth"):
             check_positive_int(f"training.sampler.{name}", getattr(self, name))
 
 
@@ -181,16 +247,24 @@ class RollingSplitsConfig:
             check_positive_int(f"training.rolling_splits.{name}", getattr(self, name))
 
 
+class OnFailure(str, Enum):
+    fail = "fail"
+    warn = "warn"
+
+
 @dataclass
 class TrainingConfig:
     preset: str = "default"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     rolling_splits: RollingSplitsConfig = field(default_factory=RollingSplitsConfig)
+    progress_every_s: float = 30.0  # log elapsed time and an estimate of the time left this often while sampling
+    split_timeout_s: float = 3600.0  # a rolling split's subprocess is stopped after this long
+    # A preset may relax the convergence gate (the fast preset warns); None applies complexity.identifiability.
+    on_failure_override: Optional[OnFailure] = None
 
-
-class OnFailure(str, Enum):
-    fail = "fail"
-    warn = "warn"
+    def __post_init__(self) -> None:
+        check_range("training.progress_every_s", self.progress_every_s, 0, lo_open=True)
+        check_range("training.split_timeout_s", self.split_timeout_s, 0, lo_open=True)
 
 
 @dataclass

@@ -75,14 +75,14 @@ def allocation_table(channels: list[str], current: np.ndarray, recommended: np.n
 
 
 def optimise_plan(mmm: Any, evaluator: mo.PlanEvaluator, request: PlanRequest, *, gtol: float, width: float,
-                  weekly: pd.DataFrame, margin: float = 1.0) -> PlanResult:
+                  weekly: pd.DataFrame, margin: float = 1.0, grid: Any = None) -> PlanResult:
     """Optimise one plan with Meridian and measure it against the historical mix on the same posterior draws."""
     channels = list(request.bounds.channels)
     historical = evaluator.historical
     constraints = to_meridian(request.bounds, historical)
     recommendation = mo.optimize(mmm, constraints, budget=request.budget if request.fixed_budget else None,
                                  fixed_budget=request.fixed_budget, target_mroi=request.target_mroi, gtol=gtol,
-                                 interval=width)
+                                 interval=width, grid=grid if request.fixed_budget else None)
     current = historical / historical.sum() * request.budget
     cur_draws = evaluator.outcome_draws(current)
     rec_draws = evaluator.outcome_draws(recommendation.spend)

@@ -66,8 +66,26 @@ class Recommendation:
         return np.asarray(self.results.optimized_data["incremental_outcome"].sel(metric="mean"), dtype=np.float64)
 
 
+def shared_grid(mmm: Any, historical: np.ndarray, highest: np.ndarray, budget: float, gtol: float) -> Any:
+    """One Meridian optimisation grid covering every fixed-budget plan of the stage.
+
+    Building the grid (incremental revenue of each channel at every spend step, on every posterior draw) is the
+    expensive part of an optimisation; Meridian reuses a grid whose bounds contain a request's bounds. This grid
+    spans [0, ``highest``] per channel, ``highest`` being the largest spend any scenario may give the channel.
+    """
+    shares = historical / historical.sum()
+    centre = budget * shares
+    upper = np.divide(highest, centre, out=np.ones_like(centre), where=centre > 0) - 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return meridian_optimizer.BudgetOptimizer(mmm).create_optimization_grid(
+            budget=float(budget), pct_of_spend=[float(x) for x in shares], spend_constraint_lower=1.0,
+            spend_constraint_upper=[float(max(u, 0.0)) for u in upper], gtol=gtol)
+
+
 def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None, fixed_budget: bool,
-             target_mroi: float | None = None, gtol: float = 1e-4, interval: float = 0.9) -> Recommendation:
+             target_mroi: float | None = None, gtol: float = 1e-4, interval: float = 0.9,
+             grid: Any = None) -> Recommendation:
     """Run Meridian's optimiser with the translated constraints.
 
     Args:
@@ -79,6 +97,7 @@ def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None
         target_mroi: flexible budget only.
         gtol: Meridian's grid tolerance.
         interval: confidence level of the intervals Meridian reports.
+        grid: a grid from :func:`shared_grid`; Meridian builds its own when the request's bounds fall outside it.
     """
     optimizer = meridian_optimizer.BudgetOptimizer(mmm)
     kwargs: dict[str, Any] = {"budget": budget} if fixed_budget else {"target_mroi": float(target_mroi or 1.0)}
@@ -88,7 +107,7 @@ def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None
             fixed_budget=fixed_budget, pct_of_spend=[float(x) for x in constraints.pct_of_spend],
             spend_constraint_lower=[float(x) for x in constraints.spend_constraint_lower],
             spend_constraint_upper=[float(x) for x in constraints.spend_constraint_upper],
-            gtol=gtol, confidence_level=interval, **kwargs)
+            gtol=gtol, confidence_level=interval, optimization_grid=grid, **kwargs)
     spend = np.asarray(results.optimized_data["spend"], dtype=np.float64)
     total = float(results.optimized_data.attrs.get("budget", spend.sum()))
     return Recommendation(results, spend, total, float(results.optimization_grid.spend_step_size))

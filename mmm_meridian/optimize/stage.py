@@ -26,7 +26,7 @@ import pandas as pd
 
 from mmm_meridian.config.decisions import Objective, OptimizationConfig
 from mmm_meridian.errors import ConfigError, UserError
-from mmm_meridian.optimize.constraints import check_feasible, share_bounds
+from mmm_meridian.optimize.constraints import check_feasible, share_bounds, spend_limits
 from mmm_meridian.optimize.risk import business_notes
 
 HTML_FILE = "optimization_summary.html"
@@ -61,30 +61,62 @@ def main_request(opt: OptimizationConfig, channels: list[str], historical: np.nd
     return PlanRequest("recommended", bounds, float(opt.budget or historical.sum()))
 
 
-def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray,
-                  weekly: pd.DataFrame, log: Any, reuse: Any = None) -> pd.DataFrame:
-    """Optimise every scenario preset at a fixed budget; infeasible presets get a row saying why."""
-    from mmm_meridian.optimize.allocate import PlanRequest, optimise_plan
+def scenario_request(opt: OptimizationConfig, name: str, channels: list[str], historical: np.ndarray) -> Any:
+    """The fixed-budget request of scenario preset ``name``; raises ConfigError when it is infeasible."""
+    from mmm_meridian.optimize.allocate import PlanRequest
 
+    preset = opt.scenario_presets[name]
+    bounds = share_bounds(opt.platform_constraints, channels, preset.min_spend_pct, preset.max_spend_pct)
+    check_feasible(bounds, historical, where=f"config key optimization.scenario_presets.{name}")
     base = float(opt.budget or historical.sum())
+    return PlanRequest(name, bounds, base * (1 + preset.budget_change_pct / 100.0))
+
+
+def fixed_budget_requests(opt: OptimizationConfig, channels: list[str], historical: np.ndarray) -> list[Any]:
+    """The main request (when fixed-budget) and every feasible scenario preset: what the shared grid must cover."""
+    main = main_request(opt, channels, historical)
+    requests = [main] if main.fixed_budget else []
+    for name in opt.scenario_presets:
+        try:
+            requests.append(scenario_request(opt, name, channels, historical))
+        except ConfigError:
+            continue
+    return requests
+
+
+def build_shared_grid(mmm: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray) -> Any:
+    from mmm_meridian.optimize import meridian_optimizer as mo
+
+    requests = fixed_budget_requests(opt, channels, historical)
+    if not requests:
+        return None
+    highest = np.max([spend_limits(r.bounds, r.budget)[1] for r in requests], axis=0)
+    return mo.shared_grid(mmm, historical, highest, max(r.budget for r in requests), opt.gtol)
+
+
+def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray,
+                  weekly: pd.DataFrame, log: Any, reuse: Any = None, grid: Any = None) -> pd.DataFrame:
+    """Optimise every scenario preset at a fixed budget; infeasible presets get a row saying why."""
+    from mmm_meridian.optimize.allocate import optimise_plan
+
     rows = []
     for name, preset in opt.scenario_presets.items():
-        budget = base * (1 + preset.budget_change_pct / 100.0)
+        budget = float(opt.budget or historical.sum()) * (1 + preset.budget_change_pct / 100.0)
         row: dict[str, Any] = {"scenario": name, "budget_change_pct": preset.budget_change_pct, "budget": budget,
                                "min_spend_pct": preset.min_spend_pct, "max_spend_pct": preset.max_spend_pct}
         try:
-            bounds = share_bounds(opt.platform_constraints, channels, preset.min_spend_pct, preset.max_spend_pct)
-            check_feasible(bounds, historical, where=f"config key optimization.scenario_presets.{name}")
+            request = scenario_request(opt, name, channels, historical)
         except ConfigError as exc:
             log.warning("optimize: scenario %s is infeasible: %s", name, exc.what)
             rows.append({**row, "status": f"infeasible: {exc.what}"})
             continue
-        request = PlanRequest(name, bounds, budget)
+        bounds = request.bounds
         same = reuse is not None and reuse.request.fixed_budget and np.isclose(reuse.request.budget, budget) \
             and np.array_equal(reuse.request.bounds.low, bounds.low) \
             and np.array_equal(reuse.request.bounds.high, bounds.high)
         result = reuse if same else optimise_plan(mmm, evaluator, request, gtol=opt.gtol,
-                                                  width=opt.sensitivity.interval, weekly=weekly, margin=opt.margin)
+                                                  width=opt.sensitivity.interval, weekly=weekly, margin=opt.margin,
+                                                  grid=grid)
         c = result.comparison
         row.update({"status": "ok", "expected_incremental_revenue": c["recommended_mean"],
                     "expected_incremental_revenue_lo": c["recommended_lo"],
@@ -151,13 +183,14 @@ def run(ctx: Any) -> dict[str, Any]:
     evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws if opt.sensitivity.enabled else 0)
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
                  opt.objective.value, len(channels), request.budget, request.bounds.as_dict())
+    grid = build_shared_grid(mmm, opt, channels, historical)
     result = optimise_plan(mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval, weekly=weekly,
-                           margin=opt.margin)
+                           margin=opt.margin, grid=grid)
     if not result.constraints_satisfied:
         ctx.log.warning("optimize: the recommendation misses a bound by more than Meridian's grid step: %s",
                         {k: round(v, 2) for k, v in result.violations.items() if v > result.tolerance})
     ctx.out.write_csv("allocation.csv", result.allocation)
-    scenarios = scenario_rows(mmm, evaluator, opt, channels, historical, weekly, ctx.log, reuse=result)
+    scenarios = scenario_rows(mmm, evaluator, opt, channels, historical, weekly, ctx.log, reuse=result, grid=grid)
     ctx.out.write_csv("scenarios.csv", scenarios)
     html = opt.meridian_html and mo.write_html(result.recommendation, ctx.out.dir, HTML_FILE)
     if opt.response_curves:

@@ -1,0 +1,1 @@
+"""FEATURES stage: Meridian model inputs, priors from business knowledge, seasonality and knots."""

@@ -1,0 +1,188 @@
+"""FEATURES stage: turn ``transform/clean.parquet`` and business knowledge into Meridian's inputs and priors.
+
+Writes ``features/model_inputs.parquet`` (the table the train stage feeds to Meridian's ``InputData``) and
+``features/feature_spec.json`` (per channel the media used and the priors with their source; controls; seasonality
+terms; knots; population). See :mod:`mmm_meridian.features.priors` for the exact prior mappings.
+
+Choices made for the user, each logged and recorded in the spec:
+
+- media = impressions where mapped and non-zero (``model.media_source=impressions``), spend otherwise;
+- population = the data's population column when present; otherwise 1.0 for a national model and, for a geo
+  model, a size proxy (``model.population_proxy``: mean weekly revenue or spend relative to the largest geo), since
+  Meridian divides media and revenue by population to make geos comparable;
+- knots: see :func:`mmm_meridian.features.seasonality.choose_knots`;
+- constant controls are dropped (they carry no information and fail Meridian's EDA checks).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian import frame as cols
+from mmm_meridian.config.root import MMMConfig
+from mmm_meridian.errors import DataError
+from mmm_meridian.features.priors import all_channel_priors
+from mmm_meridian.features.seasonality import time_features
+from mmm_meridian.features.spec import (
+    INPUTS_FILE,
+    SPEC_FILE,
+    ChannelInput,
+    ControlInput,
+    FeatureSpec,
+    media_column,
+    spend_column,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _require(clean: pd.DataFrame, columns: list[str], why: str) -> None:
+    missing = [c for c in columns if c not in clean.columns]
+    if missing:
+        raise DataError(f"the clean table lacks column(s) {missing} needed for {why}",
+                        where="transform/clean.parquet",
+                        fix="check data.channel_map / data.controls and re-run `mmm transform`")
+
+
+def _check_panel(clean: pd.DataFrame, needed: list[str]) -> None:
+    """One row per (geo, week), every geo on the same weeks, no missing values in the columns the model reads."""
+    if clean.duplicated([cols.GEO, cols.TIME]).any():
+        raise DataError("the clean table has duplicate (geo, time) rows", where="transform/clean.parquet",
+                        fix="re-run `mmm transform`, which resolves duplicates")
+    weeks_per_geo = clean.groupby(cols.GEO)[cols.TIME].nunique()
+    if weeks_per_geo.nunique() > 1 or len(clean) != weeks_per_geo.iloc[0] * len(weeks_per_geo):
+        raise DataError(f"geos cover different weeks ({weeks_per_geo.to_dict()})", where="transform/clean.parquet",
+                        fix="keep only weeks every geo has, or model the geos separately")
+    nans = clean[needed].isna().sum()
+    if nans.any():
+        raise DataError(f"missing values in {nans[nans > 0].to_dict()}", where="transform/clean.parquet",
+                        fix="impute them in the transform stage (enhanced_cleaning.missing_data)")
+
+
+def _population(clean: pd.DataFrame, geos: list[str], cfg: MMMConfig, channels: list[str]) -> tuple[pd.Series, str]:
+    if cols.POPULATION in clean.columns and clean[cols.POPULATION].notna().all():
+        return clean.groupby(cols.GEO)[cols.POPULATION].mean().reindex(geos), "data column population"
+    if len(geos) == 1:
+        return pd.Series(1.0, index=geos), "1.0 (national model)"
+    proxy = cfg.model.population_proxy.value
+    if proxy == "ones":
+        return pd.Series(1.0, index=geos), "1.0 per geo (model.population_proxy=ones)"
+    source = [cols.REVENUE] if proxy == "revenue" else [cols.spend(c) for c in channels]
+    size = clean.assign(_size=clean[source].sum(axis=1)).groupby(cols.GEO)["_size"].mean().reindex(geos)
+    if (size <= 0).any():
+        raise DataError(f"geo(s) {list(size[size <= 0].index)} have no {proxy}, so no population proxy",
+                        where="transform/clean.parquet", fix="add a population column or set model.population_proxy")
+    log.info("features: no population column; geo sizes from mean weekly %s (model.population_proxy)", proxy)
+    return size / size.max(), f"mean weekly {proxy} relative to the largest geo (model.population_proxy={proxy})"
+
+
+def _channel_media(clean: pd.DataFrame, channel: str, cfg: MMMConfig) -> tuple[str, str]:
+    impressions = cols.impressions(channel)
+    if cfg.model.media_source.value == "impressions" and impressions in clean.columns:
+        if clean[impressions].fillna(0).sum() > 0:
+            return "impressions", impressions
+        log.warning("features: %s has no impressions in the data; its spend is used as media", channel)
+    return "spend", cols.spend(channel)
+
+
+def _data_controls(clean: pd.DataFrame, cfg: MMMConfig) -> list[ControlInput]:
+    controls: list[ControlInput] = []
+    if cfg.features.baseline.controls:
+        _require(clean, list(cfg.data.controls), "the control variables (data.controls)")
+        controls += [ControlInput(name, "data_control") for name in cfg.data.controls]
+    if cfg.features.baseline.promotions and cfg.data.promo_col and cols.PROMO in clean.columns:
+        controls.append(ControlInput(cols.PROMO, "promo", {"source": cfg.data.promo_col}))
+    kept = []
+    for control in controls:
+        if clean[control.name].nunique(dropna=True) <= 1:
+            log.warning("features: control %s is constant in the data and is dropped", control.name)
+        else:
+            kept.append(control)
+    return kept
+
+
+def build_features(clean: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, FeatureSpec]:
+    """The model inputs table and feature spec for a clean weekly table (the stage's pure core).
+
+    Args:
+        clean: the canonical weekly table (see :mod:`mmm_meridian.frame`).
+        cfg: the typed config (``features``, ``model`` and ``data.controls`` / ``data.promo_col`` are read).
+
+    Raises:
+        DataError: missing columns, an unbalanced panel, missing values or a channel without spend.
+    """
+    channels = cfg.channels
+    _require(clean, [cols.TIME, cols.GEO, cols.REVENUE] + [cols.spend(c) for c in channels], "the model")
+    clean = clean.assign(**{cols.TIME: pd.to_datetime(clean[cols.TIME])}).sort_values([cols.GEO, cols.TIME])
+    clean = clean.reset_index(drop=True)
+    geos = sorted(clean[cols.GEO].astype(str).unique().tolist())
+    weeks = pd.DatetimeIndex(sorted(clean[cols.TIME].unique()))
+    if len(weeks) < 2:
+        raise DataError(f"only {len(weeks)} week(s) of data", where="transform/clean.parquet",
+                        fix="provide at least a year of weekly data")
+
+    priors = all_channel_priors(channels, cfg.features, cfg.model)
+    inputs = pd.DataFrame({cols.TIME: clean[cols.TIME], cols.GEO: clean[cols.GEO].astype(str),
+                           cols.REVENUE: clean[cols.REVENUE].astype(float)})
+    channel_inputs: list[ChannelInput] = []
+    for channel, prior in zip(channels, priors, strict=True):
+        source, column = _channel_media(clean, channel, cfg)
+        spend = clean[cols.spend(channel)].astype(float)
+        if not spend.sum() > 0:
+            raise DataError(f"channel {channel} has no spend in the modelled period", where=cols.spend(channel),
+                            fix=f"remove {channel} from data.channel_map or extend the period")
+        inputs[media_column(channel)] = clean[column].astype(float)
+        inputs[spend_column(channel)] = spend
+        channel_inputs.append(ChannelInput(channel, source, column, float(spend.sum()), prior))
+        log.info("features: %s: media=%s, ROI prior %s, decay %.2f (%s%s), k %.2f (%s)", channel, source,
+                 f"from roi_bounds {prior.roi_bounds}" if prior.roi_bounds else "default", prior.decay,
+                 prior.decay_source, ", fixed" if prior.decay_fixed else "", prior.k, prior.k_source)
+
+    controls = _data_controls(clean, cfg)
+    for control in controls:
+        inputs[control.name] = clean[control.name].astype(float)
+    _check_panel(inputs, list(inputs.columns))
+
+    timed = time_features(weeks, len(geos), cfg.features.seasonality, cfg.features.baseline.trend)
+    clash = sorted(set(timed.frame.columns) & set(inputs.columns))
+    if clash:
+        raise DataError(f"data columns {clash} clash with generated seasonality controls",
+                        where="data.controls", fix="rename those controls in the data mapping")
+    if not timed.frame.empty:
+        inputs = inputs.join(timed.frame, on=cols.TIME)
+    for name in timed.frame.columns:
+        controls.append(ControlInput(name, timed.terms.get(name, {}).get("kind", "seasonality"),
+                                     timed.terms.get(name, {})))
+    if timed.knots_reason:
+        log.info("features: knots: %s", timed.knots_reason)
+
+    population, population_source = _population(clean, geos, cfg, channels)
+    inputs[cols.POPULATION] = inputs[cols.GEO].map(population).astype(float)
+    spec = FeatureSpec(
+        channels=channel_inputs, controls=controls, geos=geos,
+        time_start=weeks[0].strftime("%Y-%m-%d"), time_end=weeks[-1].strftime("%Y-%m-%d"), n_weeks=len(weeks),
+        population_source=population_source, knots=timed.knots, knots_reason=timed.knots_reason,
+        decay_function=cfg.features.adstock.decay_function.value, max_lag=cfg.features.adstock.max_lag,
+        hill_before_adstock=cfg.model.hill_before_adstock, holdout_weeks=cfg.model.holdout_weeks,
+        seasonality_terms=timed.terms)
+    if spec.holdout_weeks >= len(weeks) - 1:
+        raise DataError(f"model.holdout_weeks={spec.holdout_weeks} leaves no weeks to fit ({len(weeks)} weeks)",
+                        where="config key model.holdout_weeks", fix="hold out fewer weeks")
+    return inputs, spec
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """Stage entry point: read the clean table, write the model inputs and the feature spec."""
+    clean = pd.read_parquet(ctx.input_path("transform", "clean.parquet"))
+    inputs, spec = build_features(clean, ctx.cfg)
+    ctx.out.write_parquet(INPUTS_FILE, inputs)
+    ctx.out.write_json(SPEC_FILE, spec.to_dict())
+    ctx.log.info("features: %d channel(s), %d control(s), %s model with %d geo(s) x %d weeks", len(spec.channels),
+                 len(spec.controls), "geo" if spec.is_geo else "national", len(spec.geos), spec.n_weeks)
+    return {"channels": spec.channel_names, "controls": spec.control_names, "model": spec.to_dict()["model"],
+            "n_geos": len(spec.geos), "n_weeks": spec.n_weeks, "knots": spec.knots,
+            "media": {c.channel: c.media_source for c in spec.channels}, "rows": int(np.int64(len(inputs)))}

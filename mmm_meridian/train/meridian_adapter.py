@@ -1,0 +1,225 @@
+"""The one module that imports Meridian: InputData, priors, ModelSpec, sampling, serialization and Analyzer helpers.
+
+Import it only after :func:`mmm_meridian.train.runtime.apply` (or accept Meridian's defaults: JAX, float64), since
+Meridian fixes its backend on first import. Other stages use :func:`load_model`, :func:`analyzer`,
+:func:`roi_table` and :func:`expected_vs_actual` rather than importing Meridian themselves.
+
+Priors are built from float64/float32 numpy arrays of the backend's dtype: priors built from plain Python floats
+fail on JAX (dtype mismatch).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian import frame as cols
+from mmm_meridian.errors import DataError, MissingArtifactError, UserError
+from mmm_meridian.features.spec import FeatureSpec, media_column, spend_column
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # TF backend deprecation notice: logged by the stage instead
+    from meridian import backend
+    from meridian.analysis import analyzer as meridian_analyzer
+    from meridian.data import data_frame_input_data_builder as builder
+    from meridian.model import model as meridian_model
+    from meridian.model import prior_distribution as priors
+    from meridian.model import spec as meridian_spec
+    from meridian.schema.serde import meridian_serde
+
+log = logging.getLogger(__name__)
+Meridian = meridian_model.Meridian
+Analyzer = meridian_analyzer.Analyzer
+
+
+def _float(values: Sequence[float] | float) -> np.ndarray:
+    return np.asarray(values, dtype=backend.np_float_dtype)
+
+
+def build_input_data(inputs: pd.DataFrame, spec: FeatureSpec) -> Any:
+    """Meridian ``InputData`` from the features stage's model inputs (revenue KPI, media, spend, controls)."""
+    frame = inputs.copy()
+    frame[cols.TIME] = pd.to_datetime(frame[cols.TIME]).dt.strftime("%Y-%m-%d")
+    channels = spec.channel_names
+    data = (builder.DataFrameInputDataBuilder(kpi_type="revenue")
+            .with_kpi(frame, kpi_col=cols.REVENUE, time_col=cols.TIME, geo_col=cols.GEO)
+            .with_population(frame, population_col=cols.POPULATION, geo_col=cols.GEO)
+            .with_media(frame, media_cols=[media_column(c) for c in channels],
+                        media_spend_cols=[spend_column(c) for c in channels], media_channels=channels,
+                        time_col=cols.TIME, geo_col=cols.GEO))
+    if spec.controls:
+        data = data.with_controls(frame, control_cols=spec.control_names, time_col=cols.TIME, geo_col=cols.GEO)
+    return data.build()
+
+
+def build_prior(spec: FeatureSpec, default_priors: bool = False) -> Any:
+    """Meridian's ``PriorDistribution`` with per-channel ROI (LogNormal), decay (Beta) and ec (LogNormal) priors."""
+    if default_priors:
+        return priors.PriorDistribution()
+    p = [c.priors for c in spec.channels]
+    return priors.PriorDistribution(
+        roi_m=backend.tfd.LogNormal(_float([x.roi_mu for x in p]), _float([x.roi_sigma for x in p]),
+                                    name="roi_m"),
+        alpha_m=backend.tfd.Beta(_float([x.decay_alpha for x in p]), _float([x.decay_beta for x in p]),
+                                 name="alpha_m"),
+        ec_m=backend.tfd.LogNormal(_float([x.ec_mu for x in p]), _float([x.ec_sigma for x in p]), name="ec_m"))
+
+
+def lognormal_from_range(low: float, high: float, mass: float) -> tuple[float, float]:
+    """(mu, sigma) of Meridian's ``lognormal_dist_from_range`` (used to check the features stage's numbers)."""
+    dist = priors.lognormal_dist_from_range(low, high, mass_percent=mass)
+    return float(np.asarray(dist.loc)), float(np.asarray(dist.scale))
+
+
+def build_model_spec(spec: FeatureSpec, holdout_start: str | None = None, default_priors: bool = False) -> Any:
+    """Meridian ``ModelSpec``: priors, knots, adstock function and lag, optional holdout of the last weeks."""
+    holdout = None
+    if holdout_start is not None:
+        holdout = meridian_spec.HoldoutSpec(spec=[meridian_spec.DateRange(start_date=holdout_start)])
+    kwargs: dict[str, Any] = {}
+    if not default_priors:
+        kwargs = {"knots": spec.knots, "max_lag": spec.max_lag, "adstock_decay_spec": spec.decay_function,
+                  "hill_before_adstock": spec.hill_before_adstock}
+    return meridian_spec.ModelSpec(prior=build_prior(spec, default_priors), media_prior_type="roi",
+                                   holdout=holdout, **kwargs)
+
+
+def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
+                default_priors: bool = False) -> Any:
+    """A ready-to-sample ``Meridian`` model; the last ``holdout_weeks`` weeks' revenue is held out of the fit.
+
+    Args:
+        inputs: the model inputs table (see :mod:`mmm_meridian.features.spec`).
+        spec: the feature spec.
+        holdout_weeks: weeks at the end whose KPI Meridian ignores when fitting (predictions still cover them).
+        default_priors: bare Meridian (its default priors, knots and adstock) for benchmarks.
+
+    Raises:
+        DataError: Meridian refuses the data (its message is passed on).
+    """
+    weeks = sorted(pd.to_datetime(inputs[cols.TIME]).unique())
+    holdout_start = pd.Timestamp(weeks[-holdout_weeks]).strftime("%Y-%m-%d") if holdout_weeks > 0 else None
+    try:
+        data = build_input_data(inputs, spec)
+        return Meridian(input_data=data, model_spec=build_model_spec(spec, holdout_start, default_priors))
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"Meridian refused the model inputs: {exc}", where="features/model_inputs.parquet",
+                        fix="check the features stage's log and feature_spec.json (constant or collinear controls, "
+                            "channels without media)") from exc
+
+
+def sample(mmm: Any, *, n_chains: int, n_adapt: int, n_burnin: int, n_keep: int, seed: int, n_prior_draws: int,
+           max_tree_depth: int = 10, chain_batch_size: int | None = None) -> dict[str, float]:
+    """Draw the prior, then the posterior with NUTS; returns the seconds each took.
+
+    Raises:
+        DataError: Meridian's EDA guardrail refused to fit (critical data issues).
+        UserError: the device ran out of memory.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    mmm.sample_prior(n_prior_draws, seed=seed)
+    timings["prior_seconds"] = time.perf_counter() - started
+    chains: int | list[int] = n_chains
+    if chain_batch_size is not None and chain_batch_size < n_chains:
+        full, rest = divmod(n_chains, chain_batch_size)
+        chains = [chain_batch_size] * full + ([rest] if rest else [])
+    started = time.perf_counter()
+    try:
+        mmm.sample_posterior(n_chains=chains, n_adapt=n_adapt, n_burnin=n_burnin, n_keep=n_keep, seed=seed,
+                             max_tree_depth=max_tree_depth)
+    except Exception as exc:  # Meridian raises its own error types; translate the ones users can act on
+        name = type(exc).__name__
+        if name == "ModelFittingError":
+            raise DataError(f"Meridian's pre-fit checks refused the data: {exc}", where="train",
+                            fix="fix the data issues listed (e.g. drop collinear controls, features.seasonality."
+                                "knot_every_weeks) and re-run `mmm features`") from exc
+        if name == "MCMCOOMError":
+            raise UserError(f"out of memory while sampling: {exc}", where="train",
+                            fix="set runtime.chain_batch_size (e.g. 2) or lower training.sampler.n_keep") from exc
+        raise
+    timings["sampling_seconds"] = time.perf_counter() - started
+    return timings
+
+
+def save_model(mmm: Any, path: str | Path) -> Path:
+    """Save the fitted model (data, spec, prior and posterior draws) as Meridian's ``.binpb`` protobuf."""
+    path = Path(path)
+    meridian_serde.save_meridian(mmm, str(path))
+    return path
+
+
+def load_model(path: str | Path) -> Any:
+    """Load a model saved by :func:`save_model` (posterior included: no refitting).
+
+    Raises:
+        MissingArtifactError: the file does not exist or cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingArtifactError(f"no saved model at {path}", where=str(path), fix="run `mmm train` first")
+    try:
+        return meridian_serde.load_meridian(str(path))
+    except Exception as exc:  # protobuf / schema errors
+        raise MissingArtifactError(f"the saved model cannot be read ({type(exc).__name__}: {exc})", where=str(path),
+                                   fix="re-run `mmm train` with this version of google-meridian") from exc
+
+
+def analyzer(mmm: Any) -> Any:
+    """Meridian's ``Analyzer`` for a fitted model."""
+    return Analyzer(mmm)
+
+
+def channel_names(mmm: Any) -> list[str]:
+    return [str(c) for c in mmm.input_data.media_channel.values]
+
+
+def roi_table(mmm: Any) -> pd.DataFrame:
+    """Per channel: spend, incremental revenue (posterior mean), ROI mean / median / 90 % interval."""
+    tool = analyzer(mmm)
+    roi = np.asarray(tool.roi(), dtype=np.float64).reshape(-1, len(channel_names(mmm)))
+    incremental = np.asarray(tool.incremental_outcome(include_non_paid_channels=False), dtype=np.float64)
+    incremental = incremental.reshape(-1, roi.shape[1])
+    spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
+    spend = spend.reshape(-1, spend.shape[-1]).sum(axis=0)
+    return pd.DataFrame({
+        "channel": channel_names(mmm), "spend": spend, "incremental_revenue": incremental.mean(axis=0),
+        "roi_mean": roi.mean(axis=0), "roi_median": np.median(roi, axis=0),
+        "roi_lo_90": np.quantile(roi, 0.05, axis=0), "roi_hi_90": np.quantile(roi, 0.95, axis=0)})
+
+
+def expected_vs_actual(mmm: Any, times: Sequence[str] | None = None) -> pd.DataFrame:
+    """Posterior expected revenue per (geo, week) with its 90 % interval, next to the actual revenue."""
+    tool = analyzer(mmm)
+    draws = np.asarray(tool.expected_outcome(aggregate_geos=False, aggregate_times=False), dtype=np.float64)
+    draws = draws.reshape(-1, *draws.shape[-2:])  # (chain*draw, geo, time)
+    geos = [str(g) for g in mmm.input_data.geo.values]
+    all_times = [str(t) for t in mmm.input_data.time.values]
+    actual = np.asarray(mmm.input_data.kpi, dtype=np.float64)
+    frame = pd.DataFrame({
+        cols.GEO: np.repeat(geos, len(all_times)), cols.TIME: np.tile(all_times, len(geos)),
+        "actual": actual.reshape(-1), "predicted_mean": draws.mean(axis=0).reshape(-1),
+        "predicted_median": np.median(draws, axis=0).reshape(-1),
+        "predicted_lo_90": np.quantile(draws, 0.05, axis=0).reshape(-1),
+        "predicted_hi_90": np.quantile(draws, 0.95, axis=0).reshape(-1)})
+    if times is not None:
+        frame = frame[frame[cols.TIME].isin(list(times))]
+    return frame.reset_index(drop=True)
+
+
+def inference_data(mmm: Any) -> Any:
+    """The ArviZ ``InferenceData`` holding the prior and posterior draws."""
+    return mmm.inference_data
+
+
+def backend_name() -> str:
+    from meridian.backend import config as backend_config
+
+    return str(backend_config.get_backend().value)

@@ -1,0 +1,73 @@
+"""TRAIN stage: fit Meridian on the features stage's inputs, gate on convergence, save the model and ROI table.
+
+Outputs in ``train/``: ``model.binpb`` (Meridian's protobuf serialization with data, spec, prior and posterior
+draws: :func:`mmm_meridian.train.meridian_adapter.load_model` reloads it without refitting), ``diagnostics.json``
+(max R-hat, min ESS, per parameter, divergences, converged flag, timings, backend, device), ``roi.csv`` (channel,
+spend, incremental_revenue, roi_mean, roi_median, roi_lo_90, roi_hi_90) and, when ``training.rolling_splits.enabled``,
+``splits/<i>/`` per walk-forward split (see :mod:`mmm_meridian.train.rolling`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pandas as pd
+
+from mmm_meridian import frame as cols
+from mmm_meridian.features.spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
+from mmm_meridian.train import runtime
+from mmm_meridian.train.diagnostics import Diagnostics, gate
+from mmm_meridian.train.fit import FitJob, run_job
+from mmm_meridian.train.rolling import run_job_in_subprocess, run_rolling
+
+
+def make_job(ctx: Any, plan: runtime.RuntimePlan) -> FitJob:
+    """The main fit's job from the config and the features stage's artifacts."""
+    cfg = ctx.cfg
+    spec = FeatureSpec.read(ctx.input_path("features", SPEC_FILE))
+    thresholds = dataclasses.asdict(cfg.complexity.identifiability)
+    thresholds["on_failure"] = cfg.complexity.identifiability.on_failure.value
+    return FitJob(inputs_path=str(ctx.input_path("features", INPUTS_FILE)),
+                  spec_path=str(ctx.input_path("features", SPEC_FILE)),
+                  sampler=dataclasses.asdict(cfg.training.sampler), thresholds=thresholds, runtime=plan.to_dict(),
+                  holdout_weeks=spec.holdout_weeks, chain_batch_size=cfg.runtime.chain_batch_size,
+                  progress_every_s=cfg.training.progress_every_s, label="train")
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """Stage entry point (see the module docstring)."""
+    cfg = ctx.cfg
+    plan = runtime.plan(cfg.runtime)
+    if plan.backend == "tensorflow":
+        ctx.log.info("train: Meridian's TensorFlow backend is deprecated and about 3x slower than JAX here")
+    job = make_job(ctx, plan)
+    if runtime.matches_loaded(plan):
+        runtime.apply(plan)
+        run_job(job, ctx.out.dir)
+    else:
+        ctx.log.info("train: Meridian is loaded with another backend in this process; fitting in a subprocess")
+        run_job_in_subprocess(job, ctx.out.dir, plan, cfg.training.split_timeout_s, "the train fit")
+    diagnostics = Diagnostics.from_dict(json.loads((ctx.out.dir / "diagnostics.json").read_text(encoding="utf-8")))
+    thresholds = cfg.complexity.identifiability
+    if cfg.training.on_failure_override is not None:
+        thresholds = dataclasses.replace(thresholds, on_failure=cfg.training.on_failure_override)
+    gate(diagnostics, thresholds)
+    summary: dict[str, Any] = {
+        "converged": diagnostics.converged, "max_rhat": diagnostics.max_rhat, "min_ess": diagnostics.min_ess,
+        "divergences": diagnostics.divergences, "sampling_seconds": diagnostics.extra.get("sampling_seconds"),
+        "backend": diagnostics.extra.get("backend"), "device": diagnostics.extra.get("device"),
+        "preset": cfg.training.preset}
+    roi = pd.read_csv(ctx.out.dir / "roi.csv")
+    summary["roi_mean"] = dict(zip(roi["channel"], roi["roi_mean"].round(4), strict=True))
+    if cfg.training.rolling_splits.enabled:
+        inputs = pd.read_parquet(job.inputs_path, columns=[cols.TIME])
+        weeks = sorted(pd.to_datetime(inputs[cols.TIME]).unique())
+        root = ctx.out.dir / "splits"
+        root.mkdir(parents=True, exist_ok=True)
+        splits = run_rolling(job, weeks, cfg.training.rolling_splits, root, plan, cfg.training.split_timeout_s)
+        summary["splits"] = int(len(splits))
+        summary["splits_converged"] = int(splits["converged"].sum())
+    ctx.extra_manifest["runtime"] = plan.to_dict()
+    return summary

@@ -1,0 +1,58 @@
+"""Prior construction: the numbers the features stage hands to Meridian."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy.stats import beta as beta_dist
+from scipy.stats import lognorm
+
+from mmm_meridian.errors import ConfigError
+from mmm_meridian.features.priors import FIXED_STRENGTH, all_channel_priors, beta_from_decay, lognormal_from_range
+
+
+@pytest.mark.parametrize("bounds, mass", [((0.5, 8.0), 0.9), ((0.3, 4.0), 0.8), ((1.0, 1.5), 0.95)])
+def test_roi_lognormal_has_configured_mass_inside_bounds(bounds, mass):
+    mu, sigma = lognormal_from_range(*bounds, mass)
+    dist = lognorm(s=sigma, scale=math.exp(mu))
+    assert dist.cdf(bounds[1]) - dist.cdf(bounds[0]) == pytest.approx(mass, abs=1e-6)
+    assert dist.median() == pytest.approx(math.sqrt(bounds[0] * bounds[1]), rel=1e-9)
+
+
+def test_roi_lognormal_matches_meridian_helper():
+    from mmm_meridian.train.meridian_adapter import lognormal_from_range as meridian_range
+
+    ours = lognormal_from_range(0.5, 8.0, 0.9)
+    theirs = meridian_range(0.5, 8.0, 0.9)
+    assert ours == pytest.approx(theirs, rel=1e-5)
+
+
+def test_bad_range_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot build a LogNormal"):
+        lognormal_from_range(2.0, 1.0, 0.9)
+
+
+@pytest.mark.parametrize("decay, strength", [(0.3, 10.0), (0.7, 4.0), (0.9, 50.0)])
+def test_beta_mean_is_configured_decay(decay, strength):
+    a, b = beta_from_decay(decay, strength)
+    assert beta_dist(a, b).mean() == pytest.approx(decay, abs=1e-12)
+
+
+def test_channel_priors_and_sources(make_cfg):
+    cfg = make_cfg("+features.adstock.platform_overrides.google_search.decay=0.3",
+                   "+features.adstock.platform_overrides.google_search.fixed=true",
+                   "+features.saturation.channel_overrides.google_display.k=0.3",
+                   "+model.priors.roi_bounds.google_video=[0.5,4.0]", "model.priors.roi_mass=0.8")
+    priors = {p.channel: p for p in all_channel_priors(cfg.channels, cfg.features, cfg.model)}
+    search, display, video = priors["google_search"], priors["google_display"], priors["google_video"]
+    assert (search.decay_source, search.decay_fixed, search.decay) == ("override", True, 0.3)
+    assert search.decay_alpha + search.decay_beta == pytest.approx(FIXED_STRENGTH)
+    assert beta_dist(search.decay_alpha, search.decay_beta).std() < 0.002
+    assert (display.decay_source, display.decay) == ("default", cfg.features.adstock.decay)
+    assert (display.k_source, display.k, math.exp(display.ec_mu)) == ("override", 0.3, pytest.approx(0.3))
+    assert display.ec_sigma == pytest.approx(1 / math.sqrt(cfg.features.saturation.prior_strength))
+    assert (video.roi_source, video.roi_bounds) == ("roi_bounds", [0.5, 4.0])
+    assert (display.roi_source, display.roi_mu, display.roi_sigma) == ("default", 0.2, 0.9)
+    dist = lognorm(s=video.roi_sigma, scale=math.exp(video.roi_mu))
+    assert dist.cdf(4.0) - dist.cdf(0.5) == pytest.approx(0.8, abs=1e-6)

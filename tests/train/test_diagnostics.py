@@ -1,0 +1,63 @@
+"""The convergence gate on synthetic posteriors: pass, fail with the worst parameters, warn."""
+
+from __future__ import annotations
+
+import logging
+
+import arviz as az
+import numpy as np
+import pytest
+
+from mmm_meridian.config.modeling import ConvergenceConfig, OnFailure
+from mmm_meridian.errors import UserError
+from mmm_meridian.train.diagnostics import Diagnostics, compute, gate
+
+
+def _posterior(shift: float, draws: int = 1000, seed: int = 0) -> az.InferenceData:
+    rng = np.random.default_rng(seed)
+    roi = rng.normal(size=(4, draws, 3))
+    roi[0] += shift  # one chain away from the others: high R-hat
+    return az.from_dict(posterior={"roi_m": roi, "sigma": rng.normal(size=(4, draws)),
+                                   "slope_m": np.ones((4, draws, 3))},
+                        sample_stats={"diverging": np.zeros((4, draws), dtype=bool)})
+
+
+def test_well_mixed_chains_pass():
+    diagnostics = compute(_posterior(0.0), ConvergenceConfig())
+    assert diagnostics.converged and diagnostics.max_rhat < 1.01 and diagnostics.min_ess > 1000
+    assert {p.name for p in diagnostics.parameters} == {"roi_m", "sigma"}  # constant slope_m left out
+    gate(diagnostics, ConvergenceConfig())
+
+
+def test_stuck_chain_fails_listing_worst_parameters():
+    thresholds = ConvergenceConfig(max_rhat=1.1, min_ess=400)
+    diagnostics = compute(_posterior(3.0), thresholds)
+    assert not diagnostics.converged and diagnostics.worst(1)[0].name == "roi_m"
+    with pytest.raises(UserError) as info:
+        gate(diagnostics, thresholds)
+    message = info.value.one_line()
+    assert "max R-hat" in message and "roi_m (R-hat" in message
+    assert "training=production" in message and "review the priors" in message
+
+
+def test_divergences_count_against_the_gate():
+    idata = _posterior(0.0)
+    idata.sample_stats["diverging"][0, :5] = True
+    diagnostics = compute(idata, ConvergenceConfig(max_divergences=0))
+    assert diagnostics.divergences == 5 and not diagnostics.converged
+
+
+def test_warn_mode_logs_instead_of_failing(caplog):
+    thresholds = ConvergenceConfig(on_failure=OnFailure.warn)
+    diagnostics = compute(_posterior(3.0), thresholds)
+    with caplog.at_level(logging.WARNING):
+        gate(diagnostics, thresholds)
+    assert "did not converge" in caplog.text
+
+
+def test_diagnostics_round_trip_through_json_dict():
+    diagnostics = compute(_posterior(0.0), ConvergenceConfig())
+    diagnostics.extra["backend"] = "jax"
+    again = Diagnostics.from_dict(diagnostics.to_dict())
+    assert again.converged == diagnostics.converged and again.extra["backend"] == "jax"
+    assert [p.name for p in again.parameters] == [p.name for p in diagnostics.parameters]

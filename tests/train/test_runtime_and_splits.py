@@ -1,0 +1,50 @@
+"""Runtime planning (backend, precision, device) and walk-forward split layout; no fitting."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mmm_meridian.config.infra import Backend, Device, Precision, RuntimeConfig
+from mmm_meridian.config.modeling import RollingSplitsConfig
+from mmm_meridian.errors import ConfigError, DataError
+from mmm_meridian.train import runtime
+from mmm_meridian.train.rolling import make_splits
+
+
+def test_plan_sets_backend_and_precision_env(monkeypatch):
+    monkeypatch.setattr(runtime, "detect_gpus", lambda: [])
+    plan = runtime.plan(RuntimeConfig(backend=Backend.tensorflow, precision=Precision.float64, threads=2))
+    assert plan.device == "cpu" and plan.env["MERIDIAN_BACKEND"] == "tensorflow"
+    assert plan.env["MERIDIAN_ENABLE_JAX_X64"] == "true" and plan.env["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert plan.env["JAX_PLATFORMS"] == "cpu"
+
+
+def test_gpu_requested_without_gpu_fails_or_falls_back(monkeypatch):
+    monkeypatch.setattr(runtime, "detect_gpus", lambda: [])
+    with pytest.raises(ConfigError, match="no NVIDIA GPU"):
+        runtime.plan(RuntimeConfig(device=Device.gpu))
+    assert runtime.plan(RuntimeConfig(device=Device.gpu, gpu_fallback_to_cpu=True)).device == "cpu"
+
+
+def test_gpu_is_used_when_present(monkeypatch):
+    monkeypatch.setattr(runtime, "detect_gpus", lambda: ["GPU 0: NVIDIA H100"])
+    plan = runtime.plan(RuntimeConfig(device=Device.auto, gpu_memory_fraction=0.5))
+    assert plan.device == "gpu" and "JAX_PLATFORMS" not in plan.env
+    assert plan.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.500"
+
+
+def test_walk_forward_splits_end_at_the_last_week():
+    weeks = list(pd.date_range("2022-01-03", periods=156, freq="7D"))
+    splits = make_splits(weeks, RollingSplitsConfig(window_weeks=104, step_weeks=13, horizon_weeks=13, max_splits=3))
+    assert len(splits) == 3
+    assert splits[-1].horizon_end == weeks[-1].strftime("%Y-%m-%d")
+    assert [s.train_start for s in splits] == [weeks[i].strftime("%Y-%m-%d") for i in (13, 26, 39)]
+    first = splits[0]
+    assert pd.Timestamp(first.horizon_start) - pd.Timestamp(first.train_end) == pd.Timedelta(days=7)
+
+
+def test_too_short_data_for_splits_is_a_data_error():
+    weeks = list(pd.date_range("2022-01-03", periods=50, freq="7D"))
+    with pytest.raises(DataError, match="window_weeks"):
+        make_splits(weeks, RollingSplitsConfig(window_weeks=52, horizon_weeks=4))

@@ -1,0 +1,69 @@
+"""The train stage with tiny draws: JAX in process, TensorFlow in a subprocess, outputs, save/reload, gate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmm_meridian.errors import UserError
+from mmm_meridian.pipeline import run_stage
+
+ROI_COLUMNS = ["channel", "spend", "incremental_revenue", "roi_mean", "roi_median", "roi_lo_90", "roi_hi_90"]
+
+
+@pytest.fixture(scope="module")
+def jax_fit(tiny_project):
+    cfg, store = tiny_project("jax")
+    manifest = run_stage(cfg, "train", store)
+    return cfg, store, manifest
+
+
+def test_jax_fit_writes_model_diagnostics_and_roi(jax_fit):
+    cfg, store, manifest = jax_fit
+    folder = store.stage_dir("train")
+    assert {"model.binpb", "diagnostics.json", "roi.csv"} <= set(manifest.outputs)
+    diagnostics = json.loads((folder / "diagnostics.json").read_text())
+    for key in ("max_rhat", "min_ess", "divergences", "converged", "parameters", "sampling_seconds", "backend",
+                "device", "failures"):
+        assert key in diagnostics
+    assert diagnostics["backend"] == "jax" and diagnostics["device"] == "cpu"
+    assert diagnostics["n_chains"] == 2 and diagnostics["n_draws"] == 20
+    assert {p["name"] for p in diagnostics["parameters"]} >= {"roi_m", "alpha_m", "ec_m", "sigma"}
+    assert not diagnostics["converged"]  # 20 draws cannot reach min_ess=400: the fast preset only warns
+    roi = pd.read_csv(folder / "roi.csv")
+    assert list(roi.columns) == ROI_COLUMNS and list(roi["channel"]) == cfg.channels
+    assert (roi["roi_lo_90"] <= roi["roi_median"]).all() and (roi["roi_median"] <= roi["roi_hi_90"]).all()
+    assert np.allclose(roi["incremental_revenue"] / roi["spend"], roi["roi_mean"], rtol=0.05)
+
+
+def test_saved_model_reloads_with_identical_roi(jax_fit):
+    from mmm_meridian.train import meridian_adapter
+
+    _, store, _ = jax_fit
+    folder = store.stage_dir("train")
+    model = meridian_adapter.load_model(folder / "model.binpb")
+    pd.testing.assert_frame_equal(meridian_adapter.roi_table(model), pd.read_csv(folder / "roi.csv"),
+                                  check_exact=False, rtol=1e-9)
+
+
+def test_tensorflow_backend_fits_in_a_subprocess(tiny_project):
+    cfg, store = tiny_project("tf", "runtime.backend=tensorflow")
+    run_stage(cfg, "train", store)
+    diagnostics = json.loads((store.stage_dir("train") / "diagnostics.json").read_text())
+    assert diagnostics["backend"] == "tensorflow"
+    roi = pd.read_csv(store.stage_dir("train") / "roi.csv")
+    assert list(roi.columns) == ROI_COLUMNS and np.isfinite(roi["roi_mean"]).all()
+
+
+@pytest.mark.slow  # a third fit; the gate itself is covered on synthetic posteriors in test_diagnostics.py
+def test_strict_gate_fails_the_stage_with_advice(tiny_project):
+    cfg, store = tiny_project("strict", "training.on_failure_override=null",
+                              "complexity.identifiability.on_failure=fail")
+    with pytest.raises(UserError) as info:
+        run_stage(cfg, "train", store)
+    message = info.value.one_line()
+    assert "did not converge" in message and "min ESS" in message and "training=production" in message
+    assert info.value.stage == "train" and store.manifest("train") is None
