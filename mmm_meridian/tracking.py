@@ -112,6 +112,11 @@ class Tracker:
             self._log_metrics(run_id, {**numeric_metrics(manifest.extra.get("summary", {})),
                                        "stage_seconds": float(manifest.timings.get("seconds", 0.0))})
             self._log_artifacts(run_id, stage_dir, stage)
+            if stage == "train" and self.cfg.tracking.log_model and (stage_dir / "model.binpb").is_file():
+                from mmm_meridian.train.meridian_pyfunc import log_spend_plan_model
+
+                name = self.cfg.tracking.registered_model_name if self.cfg.tracking.register_model else None
+                log_spend_plan_model(run_id, self.uri, stage_dir / "model.binpb", name)
         finally:
             end_ms = int(manifest.timings.get("finished", time.time()) * 1000)
             self.client.set_terminated(run_id, status="FINISHED", end_time=end_ms)

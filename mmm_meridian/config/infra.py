@@ -81,6 +81,7 @@ class TrackingConfig:
     enabled: bool = True
     uri: Optional[str] = None  # None: a local sqlite store under paths.root
     experiment_name: str = "${project.name}"
+    log_model: bool = True  # log the trained model as an MLflow pyfunc model predicting revenue for spend plans
     register_model: bool = False
     registered_model_name: str = "${project.name}"
 

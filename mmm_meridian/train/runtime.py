@@ -125,8 +125,13 @@ def apply(runtime_plan: RuntimePlan) -> None:
 
 
 def child_env(runtime_plan: RuntimePlan) -> dict[str, str]:
-    """The environment for a subprocess fit: this process's environment plus the plan's settings."""
-    return {**os.environ, **runtime_plan.env}
+    """The environment for a subprocess fit: this process's environment plus the plan's settings.
+
+    Library warnings in workers (Meridian's notes on national models, TensorFlow deprecations) would reach the
+    user's terminal unfiltered, so they are silenced unless the user set PYTHONWARNINGS.
+    """
+    quiet = {"PYTHONWARNINGS": "ignore::UserWarning,ignore::DeprecationWarning,ignore::FutureWarning"}
+    return {**quiet, **os.environ, **runtime_plan.env}
 
 
 def loaded_device() -> str:

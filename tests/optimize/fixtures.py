@@ -30,8 +30,9 @@ SPEC = SimulationSpec(n_weeks=80, series=(("brand_a", "GB"),), series_scale=(1.0
 SAMPLER = {"n_chains": 2, "n_adapt": 60, "n_burnin": 60, "n_keep": 60, "seed": 7, "n_prior_draws": 60,
            "max_tree_depth": 8}
 _DROPPED = ("meta_facebook", "meta_instagram", "tiktok")
-OVERRIDES = [f"~data.{m}.{c}" for m in ("channel_map", "impressions_map", "clicks_map", "platform_reported_map")
-             for c in _DROPPED] + [f"model.holdout_weeks={HOLDOUT_WEEKS}", "features.seasonality.holidays.enabled=false"]
+OVERRIDES = [f"~{m}.{c}" for m in ("data.channel_map", "data.impressions_map", "data.clicks_map",
+                                   "data.platform_reported_map", "features.adstock.platform_overrides",
+                                   "model.priors.roi_bounds") for c in _DROPPED] + [f"model.holdout_weeks={HOLDOUT_WEEKS}", "features.seasonality.holidays.enabled=false"]
 _SOURCES = ["mmm_meridian/simulate", "mmm_meridian/features", "mmm_meridian/train/fit.py",
             "mmm_meridian/train/meridian_adapter.py", "tests/optimize/fixtures.py"]
 

@@ -1,0 +1,96 @@
+"""The trained model as an MLflow pyfunc model: predicts revenue and channel contributions for new spend plans.
+
+Input: a DataFrame with one row per spend plan and one column per channel holding the plan's total spend over the
+modelled period (the same unit as ``train/roi.csv``'s ``spend``). Each channel's historical weekly pattern is scaled
+to that total, as Meridian's optimizer does. Output, per plan: ``revenue`` (posterior-mean expected revenue over the
+period), ``media_revenue`` and ``<channel>_contribution`` (posterior-mean incremental revenue of each channel).
+Predictions are posterior means over every draw, so they are deterministic: the model loaded in a fresh process
+predicts exactly what the logging process predicted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+MODEL_ARTIFACT = "meridian_model"
+
+
+class SpendPlanModel(mlflow.pyfunc.PythonModel):
+    """MLflow wrapper around a saved Meridian model (``train/model.binpb``)."""
+
+    def load_context(self, context: Any) -> None:
+        self._load(context.artifacts[MODEL_ARTIFACT])
+
+    def _load(self, path: str | Path) -> None:
+        os.environ.setdefault("MERIDIAN_BACKEND", "jax")  # read at Meridian's first import in a serving process
+        from meridian.analysis import analyzer as meridian_analyzer
+
+        from mmm_meridian.train import meridian_adapter
+
+        self.mmm = meridian_adapter.load_model(path)
+        self.analyzer = meridian_analyzer.Analyzer(self.mmm)
+        self.channels = list(meridian_adapter.channel_names(self.mmm))
+        spend = np.asarray(self.mmm.input_data.media_spend, dtype=np.float64)
+        self.historical = spend.reshape(-1, spend.shape[-1]).sum(axis=0)
+        self.media = np.asarray(self.mmm.input_data.media, dtype=np.float64)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        missing = [c for c in self.channels if c not in model_input.columns]
+        if missing:
+            raise ValueError(f"spend plan lacks channel column(s) {missing}; expected {self.channels}")
+        rows = [self._predict_one(model_input.loc[i, self.channels].to_numpy(dtype=np.float64))
+                for i in model_input.index]
+        return pd.DataFrame(rows, index=model_input.index)
+
+    def _predict_one(self, plan: np.ndarray) -> dict[str, float]:
+        from meridian.analysis import tensors as meridian_tensors
+
+        if (plan < 0).any() or not np.isfinite(plan).all():
+            raise ValueError(f"spend plan must be finite and non-negative, got {plan.tolist()}")
+        ratio = np.divide(plan, self.historical, out=np.zeros_like(plan), where=self.historical > 0)
+
+        new_data = meridian_tensors.DataTensors(media=self.media * ratio[None, None, :])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            incremental = np.asarray(self.analyzer.incremental_outcome(
+                use_posterior=True, new_data=new_data, include_non_paid_channels=False), dtype=np.float64)
+            expected = np.asarray(self.analyzer.expected_outcome(
+                use_posterior=True, new_data=new_data, aggregate_geos=True, aggregate_times=True), dtype=np.float64)
+        contributions = incremental.reshape(-1, incremental.shape[-1]).mean(axis=0)
+        row = {"revenue": float(expected.mean()), "media_revenue": float(contributions.sum())}
+        row.update({f"{c}_contribution": float(v) for c, v in zip(self.channels, contributions, strict=True)})
+        return row
+
+
+def historical_plan(model: SpendPlanModel) -> pd.DataFrame:
+    return pd.DataFrame([dict(zip(model.channels, model.historical, strict=True))])
+
+
+def log_spend_plan_model(run_id: str, tracking_uri: str, model_path: Path, registered_name: str | None) -> str:
+    """Log ``model_path`` as a pyfunc model in run ``run_id`` (and register it when a name is given)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    local = SpendPlanModel()
+    local._load(model_path)
+    example = historical_plan(local)
+    signature = infer_signature(example, local.predict(None, example))
+    requirements = [f"{name}=={metadata.version(name)}" for name in ("mmm-meridian", "google-meridian", "mlflow")]
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(name="spend_plan_model", python_model=SpendPlanModel(),
+                                       artifacts={MODEL_ARTIFACT: str(model_path)}, signature=signature,
+                                       input_example=example, pip_requirements=requirements,
+                                       registered_model_name=registered_name)
+    log.info("tracking: logged the pyfunc spend-plan model %s", info.model_uri)
+    return str(info.model_uri)
