@@ -43,7 +43,7 @@ class StageSpec:
     def implemented(self) -> bool:
         return self.module is not None
 
-    def runner(self) -> Callable[["StageContext"], dict[str, Any]]:
+    def runner(self) -> Callable[[StageContext], dict[str, Any]]:
         if self.module is None:
             raise UserError(f"stage {self.name} is not implemented yet", where=f"`mmm {self.name}`",
                             fix=f"run the implemented stages: {', '.join(implemented_stages())}", stage=self.name)

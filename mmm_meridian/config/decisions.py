@@ -92,8 +92,10 @@ class OptimizationConfig:
     scenario_presets: Dict[str, ScenarioPreset] = field(default_factory=_default_scenarios)
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
     business_notes: List[str] = field(default_factory=list)  # e.g. creative fatigue, audience overlap caveats
-    # Meridian's grid tolerance: the budget is split in steps of about budget x gtol (smaller: finer and slower).
-    gtol: float = 1e-4
+    # Meridian's grid tolerance: the budget is split in steps of budget x gtol. 1e-3 (steps of 0.1 % of the budget)
+    # builds the grid ~9x faster than Meridian's 1e-4 (benchmarks/RESULTS.md) at a precision far finer than the
+    # posterior uncertainty of any recommendation; set 1e-4 for Meridian's default.
+    gtol: float = 1e-3
     flag_extrapolation: bool = True  # flag recommended weekly spend outside the range observed in the data
     response_curves: bool = True  # write optimize/response_curves.csv (Meridian's Analyzer response curves)
     meridian_html: bool = True  # write Meridian's optimization summary page optimize/optimization_summary.html

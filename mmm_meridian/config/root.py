@@ -10,8 +10,14 @@ from hydra.core.config_store import ConfigStore
 from mmm_meridian.config._checks import check_known_channels
 from mmm_meridian.config.data import DataConfig, IngestConfig, PathsConfig, ProjectConfig
 from mmm_meridian.config.decisions import EvaluationConfig, OptimizationConfig, ReportsConfig
-from mmm_meridian.config.infra import (ExternalDataConfig, LoggingConfig, PrivacyConfig, ProfilesConfig,
-                                       RuntimeConfig, TrackingConfig)
+from mmm_meridian.config.infra import (
+    ExternalDataConfig,
+    LoggingConfig,
+    PrivacyConfig,
+    ProfilesConfig,
+    RuntimeConfig,
+    TrackingConfig,
+)
 from mmm_meridian.config.modeling import ComplexityConfig, FeaturesConfig, ModelConfig, TrainingConfig
 from mmm_meridian.config.quality import EnhancedCleaningConfig, ValidationConfig
 from mmm_meridian.errors import ConfigError

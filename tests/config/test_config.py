@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmm_meridian.config import load_config
 from mmm_meridian.config.infra import Backend
 from mmm_meridian.errors import ConfigError, NotImplementedFeatureError
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mmm_meridian.artifacts import MANIFEST, ArtifactStore, Manifest
+from mmm_meridian.config.loader import to_plain
 from mmm_meridian.errors import MissingArtifactError, UserError
 from mmm_meridian.pipeline import check_upstream, config_hash, is_up_to_date, run_stage, stage_config
-from mmm_meridian.config.loader import to_plain
 
 
 def _manifest(stage: str) -> Manifest:
