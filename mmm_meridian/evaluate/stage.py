@@ -194,4 +194,21 @@ def run(ctx: Any) -> dict[str, Any]:
                                                        "remove the check from evaluation.metrics.blocking")
     holdout = doc["strategies"].get("temporal_holdout", {}).get("holdout", {})
     return {"passed": not failed, "failed": len(failed), "mape": holdout.get("mape"),
-            "coverage": holdout.get("coverage"), "checks": len(checks)}
+            "coverage": holdout.get("coverage"), "checks": len(checks),
+            # every strategy's and split's MAPE / wMAPE / R² / coverage, for tracking and sweep summaries
+            "strategies": _numbers_only(doc["strategies"])}
+
+
+def _numbers_only(tree: Any) -> Any:
+    """The numeric leaves of a nested report (lists become {index: ...}); None when nothing numeric is left."""
+    if isinstance(tree, bool):
+        return None
+    if isinstance(tree, (int, float)):
+        return tree
+    if isinstance(tree, (list, tuple)):
+        tree = {str(i): v for i, v in enumerate(tree)}
+    if isinstance(tree, dict):
+        kept = {str(k): _numbers_only(v) for k, v in tree.items()}
+        kept = {k: v for k, v in kept.items() if v is not None}
+        return kept or None
+    return None

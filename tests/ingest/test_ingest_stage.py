@@ -155,3 +155,20 @@ def test_revenue_per_unit_column_multiplies(make_cfg, tmp_path):
     assert std[F.REVENUE].eq(6.0).all()
     weekly, info = to_weekly(std, cfg)
     assert weekly[F.REVENUE].eq(42.0).all() and info["weeks"] == 60
+
+
+def test_conjura_dataset_file_reads_the_figshare_schema(make_cfg, fake_figshare, tmp_path):
+    """data=conjura maps the real dataset's columns; a run without a series filter lists the series ids."""
+    days = pd.date_range("2022-01-03", periods=7 * 60, freq="D")
+    columns = {"date_day": days.strftime("%Y-%m-%d"), "all_purchases_original_price": 1000.0}
+    for name in ("google_paid_search", "google_shopping", "google_pmax", "google_display", "google_video",
+                 "meta_facebook", "meta_instagram", "meta_other", "tiktok"):
+        columns[f"{name}_spend"] = 10.0
+    table = pd.concat([pd.DataFrame({"mmm_timeseries_id": sid, **columns}) for sid in ("101", "202")])
+    fake_figshare.add_file("conjura_mmm_data.csv", table.to_csv(index=False).encode())
+    base = ["data=conjura", f"ingest.figshare.api_base={fake_figshare.api_base}", "ingest.figshare.timeout_s=2"]
+    with pytest.raises(DataError, match=r"holds 2 series \(101, 202\)"):
+        ingest(make_cfg(*base))
+    _, weekly, summary = ingest(make_cfg(*base, "data.series.mmm_timeseries_id=202"))
+    assert summary["connector"] == "figshare" and len(weekly) == 60
+    assert weekly[F.spend("google_search")].eq(70.0).all()
