@@ -42,6 +42,7 @@ class FitJob:
     holdout_weeks: int = 0
     window: tuple[str, str] | None = None  # first and last week (inclusive) of the data to use
     chain_batch_size: int | None = None
+    reconstruction_batch_size: int | None = None
     progress_every_s: float = 30.0
     save_model: bool = True
     predictions: bool = False
@@ -137,7 +138,8 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
     mmm = adapter.build_model(inputs, spec, holdout_weeks=job.holdout_weeks, default_priors=job.default_priors)
     estimate = estimate_seconds(sampler, len(spec.geos), n_weeks)
     with _Heartbeat(job.label, job.progress_every_s, estimate):
-        timings = adapter.sample(mmm, chain_batch_size=job.chain_batch_size, **sampler)
+        timings = adapter.sample(mmm, chain_batch_size=job.chain_batch_size,
+                                 reconstruction_batch_size=job.reconstruction_batch_size, **sampler)
     log.info("%s: sampling done in %.1f s (prior draws %.1f s)", job.label, timings["sampling_seconds"],
              timings["prior_seconds"])
     thresholds = ConvergenceConfig(**{**job.thresholds, "on_failure": OnFailure(job.thresholds["on_failure"])})

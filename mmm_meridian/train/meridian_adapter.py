@@ -116,7 +116,8 @@ def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
 
 
 def sample(mmm: Any, *, n_chains: int, n_adapt: int, n_burnin: int, n_keep: int, seed: int, n_prior_draws: int,
-           max_tree_depth: int = 10, chain_batch_size: int | None = None) -> dict[str, float]:
+           max_tree_depth: int = 10, chain_batch_size: int | None = None,
+           reconstruction_batch_size: int | None = None) -> dict[str, float]:
     """Draw the prior, then the posterior with NUTS; returns the seconds each took.
 
     Raises:
@@ -133,8 +134,10 @@ def sample(mmm: Any, *, n_chains: int, n_adapt: int, n_burnin: int, n_keep: int,
         chains = [chain_batch_size] * full + ([rest] if rest else [])
     started = time.perf_counter()
     try:
+        # reconstruction_batch_size bounds the memory of Meridian's posterior reconstruction on large models.
+        extra = {} if reconstruction_batch_size is None else {"reconstruction_batch_size": reconstruction_batch_size}
         mmm.sample_posterior(n_chains=chains, n_adapt=n_adapt, n_burnin=n_burnin, n_keep=n_keep, seed=seed,
-                             max_tree_depth=max_tree_depth)
+                             max_tree_depth=max_tree_depth, **extra)
     except Exception as exc:  # Meridian raises its own error types; translate the ones users can act on
         name = type(exc).__name__
         if name == "ModelFittingError":

@@ -33,6 +33,7 @@ def make_job(ctx: Any, plan: runtime.RuntimePlan) -> FitJob:
                   spec_path=str(ctx.input_path("features", SPEC_FILE)),
                   sampler=dataclasses.asdict(cfg.training.sampler), thresholds=thresholds, runtime=plan.to_dict(),
                   holdout_weeks=spec.holdout_weeks, chain_batch_size=cfg.runtime.chain_batch_size,
+                  reconstruction_batch_size=cfg.runtime.reconstruction_batch_size,
                   progress_every_s=cfg.training.progress_every_s, label="train")
 
 
