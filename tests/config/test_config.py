@@ -79,7 +79,7 @@ def test_overrides_are_typed(make_cfg):
         ("training.sampler.n_keep=many", "Value 'many' of type 'str' could not be converted to Integer"),
         ("training.sampler.n_chains=0", "training.sampler.n_chains=0 must be a positive integer"),
         ("+model.priors.roi_bounds.unknown_channel=[1,2]", "model.priors.roi_bounds names unknown channel(s)"),
-        ("+model.priors.roi_bounds.google_search=[3,2]", "must be a [low, high] pair with low < high"),
+        ("model.priors.roi_bounds.google_search=[3,2]", "must be a [low, high] pair with low < high"),
         ("data=no_such_dataset", "Could not find 'data/no_such_dataset'"),
     ],
 )

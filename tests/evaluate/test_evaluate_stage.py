@@ -27,7 +27,7 @@ def run_stage(fitted, tmp_path, *overrides):
 
 
 def test_holdout_metrics_match_independent_computation(fitted, tmp_path):
-    ctx, out = run_stage(fitted, tmp_path, "+model.priors.roi_bounds.google_search=[0.5,2.0]")
+    ctx, out = run_stage(fitted, tmp_path, "++model.priors.roi_bounds.google_search=[0.5,2.0]")
     summary = stage.run(ctx)
     doc = json.loads((out / "metrics.json").read_text())
     temporal = doc["strategies"]["temporal_holdout"]

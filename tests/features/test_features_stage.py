@@ -23,8 +23,9 @@ def demo():
 
 
 def test_features_stage_writes_spec_with_priors_and_sources(make_cfg, demo):
-    cfg = make_cfg("+features.adstock.platform_overrides.google_search.decay=0.3",
-                   "+model.priors.roi_bounds.meta_facebook=[0.5,5.0]", "features.seasonality.holidays.country=GB")
+    cfg = make_cfg("++features.adstock.platform_overrides.google_search.decay=0.3",
+                   "++model.priors.roi_bounds.meta_facebook=[0.5,5.0]", "features.seasonality.holidays.country=GB",
+                   "~model.priors.roi_bounds.tiktok")  # tiktok keeps the default ROI prior
     store = ArtifactStore(cfg.paths.artifacts)
     commit_transform(cfg, store, clean_table(demo, territories=["GB"]))
     run_stage(cfg, "features", store)

@@ -40,10 +40,12 @@ def test_beta_mean_is_configured_decay(decay, strength):
 
 
 def test_channel_priors_and_sources(make_cfg):
-    cfg = make_cfg("+features.adstock.platform_overrides.google_search.decay=0.3",
-                   "+features.adstock.platform_overrides.google_search.fixed=true",
-                   "+features.saturation.channel_overrides.google_display.k=0.3",
-                   "+model.priors.roi_bounds.google_video=[0.5,4.0]", "model.priors.roi_mass=0.8")
+    cfg = make_cfg("++features.adstock.platform_overrides.google_search.decay=0.3",
+                   "++features.adstock.platform_overrides.google_search.fixed=true",
+                   "++features.saturation.channel_overrides.google_display.k=0.3",
+                   "++model.priors.roi_bounds.google_video=[0.5,4.0]", "model.priors.roi_mass=0.8",
+                   # google_display keeps the defaults (the demo data config sets business knowledge for it)
+                   "~features.adstock.platform_overrides.google_display", "~model.priors.roi_bounds.google_display")
     priors = {p.channel: p for p in all_channel_priors(cfg.channels, cfg.features, cfg.model)}
     search, display, video = priors["google_search"], priors["google_display"], priors["google_video"]
     assert (search.decay_source, search.decay_fixed, search.decay) == ("override", True, 0.3)

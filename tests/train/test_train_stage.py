@@ -45,8 +45,10 @@ def test_saved_model_reloads_with_identical_roi(jax_fit):
     _, store, _ = jax_fit
     folder = store.stage_dir("train")
     model = meridian_adapter.load_model(folder / "model.binpb")
+    # float32 posterior: the reloaded model's ROI equals the saved table up to float32 rounding of the reductions
+    # (which can differ when this process loaded Meridian with other settings than the fit's).
     pd.testing.assert_frame_equal(meridian_adapter.roi_table(model), pd.read_csv(folder / "roi.csv"),
-                                  check_exact=False, rtol=1e-9)
+                                  check_exact=False, rtol=1e-5)
 
 
 def test_tensorflow_backend_fits_in_a_subprocess(tiny_project):
