@@ -156,6 +156,12 @@ def response_curves(recommendation: Recommendation) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         curves = recommendation.results.get_response_curves()
+    return curves_frame(curves)
+
+
+def curves_frame(curves: Any) -> pd.DataFrame:
+    """Meridian's response-curve dataset as a tidy table: channel, spend_multiplier, spend and incremental revenue
+    (mean, interval, median when present)."""
     frame = curves["incremental_outcome"].to_dataframe().reset_index()
     frame = frame.pivot_table(index=["channel", "spend_multiplier"], columns="metric",
                               values="incremental_outcome").reset_index()

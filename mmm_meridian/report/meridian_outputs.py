@@ -143,14 +143,9 @@ def marginal_roi(mmm: Any, tool: Any) -> pd.DataFrame:
 def response_curves(tool: Any, multipliers: list[float] | None = None) -> pd.DataFrame:
     """Meridian's response curves: incremental revenue (90 % interval) per channel at multiples of its spend."""
     curves = tool.response_curves(spend_multipliers=multipliers or CURVE_MULTIPLIERS, confidence_level=0.9)
-    frame = curves["incremental_outcome"].to_dataframe().reset_index()
-    frame = frame.pivot_table(index=["channel", "spend_multiplier"], columns="metric",
-                              values="incremental_outcome").reset_index()
-    spend = curves["spend"].to_dataframe().reset_index()
-    frame = frame.merge(spend, on=["channel", "spend_multiplier"], how="left")
-    frame.columns.name = None
-    frame = frame.rename(columns={"mean": "incremental_revenue_mean", "ci_lo": "incremental_revenue_lo",
-                                  "ci_hi": "incremental_revenue_hi"})
+    from mmm_meridian.optimize.meridian_optimizer import curves_frame
+
+    frame = curves_frame(curves)
     return frame[["channel", "spend_multiplier", "spend", "incremental_revenue_mean", "incremental_revenue_lo",
                   "incremental_revenue_hi"]]
 
