@@ -12,7 +12,6 @@ import argparse
 import time
 
 import numpy as np
-
 from common import save  # type: ignore[import-not-found]
 
 
