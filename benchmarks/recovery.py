@@ -15,10 +15,13 @@ error of the posterior-mean ROI. Usage::
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
+import json
 import logging
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,13 +47,16 @@ QUICK = ["training.sampler.n_chains=1", "training.sampler.n_adapt=20", "training
 BARE = ["features.seasonality.annual=false", "features.seasonality.holidays.enabled=false",
         "features.seasonality.knot_every_weeks=null", "features.baseline.trend=false"]
 
+_PREPARE = threading.Lock()
+
 
 def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path, extra: list[str]) -> pd.DataFrame:
-    dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed))
-    data = "data=demo_geo" if kind == "geo" else "data=demo"
-    cfg = load_config([f"paths.root={work}", data, f"training={preset}", f"runtime.backend={backend}",
-                       "tracking.enabled=false", *extra, *(BARE if variant == "bare" else [])])
-    inputs, spec = build_features(clean_table(dataset), cfg)
+    with _PREPARE:  # Hydra's compose API keeps global state: one config at a time when fits run concurrently
+        dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed))
+        data = "data=demo_geo" if kind == "geo" else "data=demo"
+        cfg = load_config([f"paths.root={work}", data, f"training={preset}", f"runtime.backend={backend}",
+                           "tracking.enabled=false", *extra, *(BARE if variant == "bare" else [])])
+        inputs, spec = build_features(clean_table(dataset), cfg)
     folder = work / f"{kind}-{seed}-{variant}"
     folder.mkdir(parents=True, exist_ok=True)
     inputs.to_parquet(folder / "model_inputs.parquet", index=False)
@@ -74,15 +80,39 @@ def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Pa
 
 def run_recovery(seeds: list[int], kinds: list[str], preset: str, backend: str = "jax",
                  variants: tuple[str, ...] = ("pipeline", "bare"), extra: list[str] | None = None,
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit every (kind, seed, variant); returns the per-channel table and the per-fit summary."""
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="mmm-recovery-") as tmp:
-        for kind in kinds:
-            for seed in seeds:
-                for variant in variants:
-                    rows.append(_fit(kind, seed, variant, preset, backend, Path(tmp), extra or []))
-    channels = pd.concat(rows, ignore_index=True)
+                 jobs: int = 1, checkpoint: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit every (kind, seed, variant); returns the per-channel table and the per-fit summary.
+
+    ``jobs`` fits run at a time (each in its own process). With ``checkpoint`` (a JSON-lines file) every finished
+    fit is appended as it completes and fits already there are not run again, so a study cut off after hours keeps
+    what it measured and resumes where it stopped. Fits run variant by variant so a partial study has the
+    pipeline's figures first.
+    """
+    plan = [(kind, seed, variant) for variant in variants for kind in kinds for seed in seeds]
+    done: dict[tuple[str, int, str], pd.DataFrame] = {}
+    if checkpoint is not None and checkpoint.exists():
+        for line in checkpoint.read_text(encoding="utf-8").splitlines():
+            frame = pd.DataFrame(json.loads(line))
+            key = (str(frame["kind"].iloc[0]), int(frame["seed"].iloc[0]), str(frame["variant"].iloc[0]))
+            if key in plan and str(frame["preset"].iloc[0]) == preset:
+                done[key] = frame.drop(columns=["preset"])
+    todo = [key for key in plan if key not in done]
+    lock = threading.Lock()
+
+    def fit_and_record(key: tuple[str, int, str], work: Path) -> None:
+        roi = _fit(*key, preset, backend, work, extra or [])
+        with lock:
+            done[key] = roi
+            if checkpoint is not None:
+                with checkpoint.open("a", encoding="utf-8") as handle:
+                    handle.write(roi.assign(preset=preset).to_json(orient="records") + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="mmm-recovery-") as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in [pool.submit(fit_and_record, key, Path(tmp)) for key in todo]:
+            future.result()
+    channels = pd.concat([done[key] for key in plan], ignore_index=True)
+    channels["covered"] = channels["covered"].astype(bool)
     summary = channels.groupby(["kind", "seed", "variant"]).agg(
         coverage_90=("covered", "mean"), median_abs_rel_error=("abs_rel_error", "median"),
         max_rhat=("max_rhat", "first"), seconds=("seconds", "first")).reset_index()
@@ -96,12 +126,16 @@ def main() -> int:
     parser.add_argument("--preset", default="production", choices=["fast", "default", "production"])
     parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow"])
     parser.add_argument("--quick", action="store_true", help="one national seed, tiny draws: checks the script only")
+    parser.add_argument("--jobs", type=int, default=1, help="fits at a time (each in its own process)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="JSON-lines file: finished fits are appended and not run again (resume a long study)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.quick:
         args.seeds, args.models, args.preset = args.seeds[:1], ["national"], "fast"
     channels, summary = run_recovery(args.seeds, args.models, args.preset, args.backend,
-                                     extra=QUICK if args.quick else None)
+                                     extra=QUICK if args.quick else None,
+                                     jobs=args.jobs, checkpoint=args.checkpoint)
     pd.set_option("display.width", 160)
     print(channels[["kind", "seed", "variant", "channel", "true_roi", "roi_mean", "roi_lo_90", "roi_hi_90",
                     "covered"]].round(3).to_string(index=False))

@@ -179,6 +179,10 @@ def run(ctx: Any) -> dict[str, Any]:
     if not historical.sum() > 0:
         raise UserError("the model has no media spend to allocate", where="train/model.binpb",
                         fix="check data.channel_map and re-run the pipeline")
+    used, total = mo.thin_posterior(mmm, opt.max_posterior_draws)
+    if used < total:
+        ctx.log.info("optimize: using %d of the fit's %d posterior draws (optimization.max_posterior_draws)", used,
+                     total)
     request = main_request(opt, channels, historical)
     evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws if opt.sensitivity.enabled else 0)
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
@@ -197,6 +201,7 @@ def run(ctx: Any) -> dict[str, Any]:
         ctx.out.write_csv("response_curves.csv", mo.response_curves(result.recommendation))
     notes = business_notes(opt.business_notes, result.guardrails, result.constraints.centre_is_historical)
     doc = summary_document(opt, result, historical, notes, html, scenarios)
+    doc["posterior_draws"] = {"used": used, "in_fit": total}
     ctx.out.write_json("summary.json", doc)
     c = result.comparison
     ctx.log.info("optimize: recommended plan lifts incremental revenue by %.0f (%.1f %%, %.0f %% interval %.0f to "

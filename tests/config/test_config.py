@@ -81,6 +81,7 @@ def test_overrides_are_typed(make_cfg):
         ("+model.priors.roi_bounds.unknown_channel=[1,2]", "model.priors.roi_bounds names unknown channel(s)"),
         ("model.priors.roi_bounds.google_search=[3,2]", "must be a [low, high] pair with low < high"),
         ("data=no_such_dataset", "Could not find 'data/no_such_dataset'"),
+        ("optimization.max_posterior_draws=0", "optimization.max_posterior_draws=0 is out of range"),
     ],
 )
 def test_bad_config_fails_at_start_naming_key_value_and_allowed(make_cfg, override, expected):

@@ -67,7 +67,8 @@ def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):
     presets = ["~optimization.scenario_presets.budget_minus_10", "~optimization.scenario_presets.budget_plus_10",
                "~optimization.scenario_presets.budget_minus_20", "~optimization.scenario_presets.current_budget",
                "optimization.scenario_presets.conservative.max_spend_pct=0.3",
-               "optimization.sensitivity.n_draws=50", "optimization.response_curves=false"]
+               "optimization.sensitivity.n_draws=50", "optimization.response_curves=false",
+               "optimization.max_posterior_draws=60"]
     summary, out = run_stage(fitted, tmp_path, *presets)
     allocation = pd.read_csv(out / "allocation.csv")
     assert list(allocation["channel"]) == ["google_search", "google_display", "google_video"]
@@ -98,6 +99,7 @@ def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):
     assert doc["constraints"]["satisfied"] is True
     assert doc["constraints"]["meridian"]["centre_is_historical"] is False
     assert doc["n_draws"] == 50
+    assert doc["posterior_draws"] == {"used": 60, "in_fit": 120}  # 2 chains x 60 draws, every second one kept
     assert doc["expected_lift"]["lo"] <= doc["expected_lift"]["mean"] <= doc["expected_lift"]["hi"]
     assert summary["prob_beats_current"] == pytest.approx(doc["prob_beats_current"], abs=1e-4)
     assert any("historical mix breaks the platform constraints" in note for note in doc["business_notes"])
@@ -122,3 +124,23 @@ def test_profit_objective_lets_the_budget_move(fitted, tmp_path):
 def test_profit_objective_with_a_fixed_budget_is_refused(fitted, tmp_path):
     with pytest.raises(ConfigError, match="objective=profit chooses the budget"):
         run_stage(fitted, tmp_path, "optimization.objective=profit", "optimization.budget=1000000")
+
+
+def test_thinning_keeps_every_chain_and_the_posterior_it_summarises(fitted):
+    from mmm_meridian.errors import UserError
+    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.train import meridian_adapter as adapter
+
+    mmm = mo.load_model(fitted.model_path)  # a fresh copy: thinning works in place
+    full = np.asarray(adapter.analyzer(mmm).roi(), dtype=np.float64)
+    assert mo.thin_posterior(mmm, None) == (120, 120)
+    assert mo.thin_posterior(mmm, 500) == (120, 120)
+    assert mo.thin_posterior(mmm, 45) == (40, 120)  # stride 3: draws 0, 3, ..., 57 of both chains
+    posterior = mmm.inference_data.posterior
+    assert (posterior.sizes["chain"], posterior.sizes["draw"]) == (2, 20)
+    thinned = np.asarray(adapter.analyzer(mmm).roi(), dtype=np.float64)
+    assert thinned.shape[:2] == (2, 20)  # the analyzer (hence the optimiser) sees the thinned posterior
+    np.testing.assert_allclose(thinned, full[:, ::3])
+    assert "prior" in mmm.inference_data.groups()  # other groups are kept whole
+    with pytest.raises(UserError, match="below the number of chains"):
+        mo.thin_posterior(mmm, 1)
