@@ -24,9 +24,12 @@ from mmm_meridian.features.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
 
-# Rough cost of NUTS on this model family, calibrated on a 2-core CPU (JAX): seconds per chain x iteration x geo x
-# week, plus compilation. Only used for the "time left" estimate in progress messages.
-_SECONDS_PER_UNIT = 3.2e-4
+# Rough cost of NUTS on this model family on a 2-core CPU (JAX float32), only used for the "time left" estimate in
+# progress messages. Cost is far from proportional to chains x iterations: chains run vectorised, and a long
+# adaptation finds larger steps (shorter trajectories) than a short one. A power law fitted to measured fits
+# (6 channels, 156 weeks): fast preset 2 x 500 iterations 36 s; 10 x 300 37 s; production 10 x 3500 about 110 s;
+# production with 4 geos about 500 s (benchmarks/RESULTS.md, parameter recovery).
+_COST = {"scale": 8.3e-3, "iterations": 0.44, "chains": 0.15, "geo_weeks": 1.1}
 _COMPILE_SECONDS = 10.0
 
 
@@ -70,9 +73,10 @@ class FitResult:
 
 
 def estimate_seconds(sampler: dict[str, int], n_geos: int, n_weeks: int) -> float:
-    """A rough sampling-time estimate (see ``_SECONDS_PER_UNIT``)."""
+    """A rough sampling-time estimate on a 2-core CPU (see ``_COST``)."""
     iterations = sampler["n_adapt"] + sampler["n_burnin"] + sampler["n_keep"]
-    return _COMPILE_SECONDS + _SECONDS_PER_UNIT * sampler["n_chains"] * iterations * n_geos * n_weeks
+    return _COMPILE_SECONDS + _COST["scale"] * (iterations ** _COST["iterations"] * sampler["n_chains"] ** _COST[
+        "chains"] * (n_geos * n_weeks) ** _COST["geo_weeks"])
 
 
 class _Heartbeat:
