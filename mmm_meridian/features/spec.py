@@ -66,6 +66,8 @@ class FeatureSpec:
     hill_before_adstock: bool
     holdout_weeks: int
     seasonality_terms: dict[str, dict] = field(default_factory=dict)
+    # Geo models: HalfNormal scales of the geo-spread priors {"media": eta_m, "controls": xi_c}; None: Meridian's.
+    geo_variation: dict[str, float | None] = field(default_factory=dict)
     kpi: str = "revenue"
     kpi_type: str = "revenue"
     version: int = SPEC_VERSION

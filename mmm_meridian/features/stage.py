@@ -16,6 +16,7 @@ Choices made for the user, each logged and recorded in the spec:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -168,7 +169,8 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, F
         population_source=population_source, knots=timed.knots, knots_reason=timed.knots_reason,
         decay_function=cfg.features.adstock.decay_function.value, max_lag=cfg.features.adstock.max_lag,
         hill_before_adstock=cfg.model.hill_before_adstock, holdout_weeks=cfg.model.holdout_weeks,
-        seasonality_terms=timed.terms)
+        seasonality_terms=timed.terms,
+        geo_variation=dataclasses.asdict(cfg.model.priors.geo_variation) if len(geos) > 1 else {})
     if spec.holdout_weeks >= len(weeks) - 1:
         raise DataError(f"model.holdout_weeks={spec.holdout_weeks} leaves no weeks to fit ({len(weeks)} weeks)",
                         where="config key model.holdout_weeks", fix="hold out fewer weeks")

@@ -24,7 +24,8 @@ ADVICE = ("R-hat above the limit: sample longer (training=production, or raise t
           "n_keep) or simplify the model (fewer controls or channels, fewer knots via "
           "features.seasonality.knot_every_weeks); low ESS: check strongly correlated channels or parameters and "
           "raise n_keep; divergences or implausible estimates: review the priors (model.priors.roi_bounds, "
-          "features.adstock / features.saturation). To accept the fit anyway set "
+          "features.adstock / features.saturation; in geo models a smaller model.priors.geo_variation pools geos "
+          "more). To accept the fit anyway set "
           "complexity.identifiability.on_failure=warn")
 
 

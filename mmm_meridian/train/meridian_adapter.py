@@ -60,11 +60,18 @@ def build_input_data(inputs: pd.DataFrame, spec: FeatureSpec) -> Any:
 
 
 def build_prior(spec: FeatureSpec, default_priors: bool = False) -> Any:
-    """Meridian's ``PriorDistribution`` with per-channel ROI (LogNormal), decay (Beta) and ec (LogNormal) priors."""
+    """Meridian's ``PriorDistribution`` with per-channel ROI (LogNormal), decay (Beta) and ec (LogNormal) priors,
+    and for geo models the HalfNormal scales of the geo-spread priors (``eta_m``, ``xi_c``) from the spec."""
     if default_priors:
         return priors.PriorDistribution()
     p = [c.priors for c in spec.channels]
+    spread: dict[str, Any] = {}
+    if spec.is_geo:
+        for key, name in (("media", "eta_m"), ("controls", "xi_c")):
+            if spec.geo_variation.get(key) is not None:
+                spread[name] = backend.tfd.HalfNormal(_float(spec.geo_variation[key]), name=name)
     return priors.PriorDistribution(
+        **spread,
         roi_m=backend.tfd.LogNormal(_float([x.roi_mu for x in p]), _float([x.roi_sigma for x in p]),
                                     name="roi_m"),
         alpha_m=backend.tfd.Beta(_float([x.decay_alpha for x in p]), _float([x.decay_beta for x in p]),

@@ -58,3 +58,32 @@ def test_channel_priors_and_sources(make_cfg):
     assert (display.roi_source, display.roi_mu, display.roi_sigma) == ("default", 0.2, 0.9)
     dist = lognorm(s=video.roi_sigma, scale=math.exp(video.roi_mu))
     assert dist.cdf(4.0) - dist.cdf(0.5) == pytest.approx(0.8, abs=1e-6)
+
+
+def _geo_model(make_cfg, *overrides):
+    from mmm_meridian.features.stage import build_features
+    from mmm_meridian.simulate import SimulationSpec, simulate
+    from mmm_meridian.train import meridian_adapter as adapter
+    from tests.features.helpers import clean_table
+
+    series = (("brand_a", "GB"), ("brand_a", "US"), ("brand_a", "DE"))
+    dataset = simulate(SimulationSpec(n_weeks=60, series=series, series_scale=(1.0, 1.4, 0.8), seed=1))
+    inputs, spec = build_features(clean_table(dataset), make_cfg("data=demo_geo", *overrides))
+    return spec, adapter.build_model(inputs, spec).prior_broadcast
+
+
+def test_geo_spread_priors_are_pooled_by_default_and_configurable(make_cfg):
+    spec, prior = _geo_model(make_cfg)
+    assert spec.to_dict()["geo_variation"] == {"media": 0.2, "controls": 0.2}  # recorded in feature_spec.json
+    assert float(prior.eta_m.distribution.scale) == pytest.approx(0.2)
+    assert float(prior.xi_c.distribution.scale) == pytest.approx(0.2)
+    spec, prior = _geo_model(make_cfg, "model.priors.geo_variation.media=0.5",
+                             "model.priors.geo_variation.controls=null")
+    assert spec.geo_variation == {"media": 0.5, "controls": None}
+    assert float(prior.eta_m.distribution.scale) == pytest.approx(0.5)
+    assert float(prior.xi_c.distribution.scale) == pytest.approx(5.0)  # null: Meridian's default HalfNormal(5)
+
+
+def test_geo_spread_must_be_positive(make_cfg):
+    with pytest.raises(ConfigError, match=r"model.priors.geo_variation.media=0.0 is out of range"):
+        make_cfg("model.priors.geo_variation.media=0")
