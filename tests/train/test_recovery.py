@@ -14,5 +14,8 @@ def test_production_preset_recovers_true_roi_no_worse_than_bare_meridian():
     ours = channels[channels["variant"] == "pipeline"]
     bare = channels[channels["variant"] == "bare"]
     assert ours["covered"].mean() >= 0.85
-    assert ours["abs_rel_error"].median() <= bare["abs_rel_error"].median() * 1.05
+    # "No worse than bare Meridian": coverage at least as high, and a mean absolute relative ROI error not above
+    # bare's (the median of 18 channels moves by +-0.05 between seeds; the mean also sees the large misses).
+    assert ours["covered"].mean() >= bare["covered"].mean()
+    assert ours["abs_rel_error"].mean() <= bare["abs_rel_error"].mean() * 1.05
     assert (summary.loc[summary["variant"] == "pipeline", "max_rhat"] <= 1.1).all()  # every pipeline fit converged
