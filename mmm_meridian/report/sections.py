@@ -256,8 +256,9 @@ def model_quality(deck: Deck, data: ReportData) -> None:
              "pass" if is_number(diag.get("max_rhat")) and diag["max_rhat"] <= th.get("max_rhat", 1.1) else "FAIL"],
             ["Smallest effective sample size", ratio(diag.get("min_ess"), 0), ratio(th.get("min_ess"), 0),
              "pass" if is_number(diag.get("min_ess")) and diag["min_ess"] >= th.get("min_ess", 0) else "FAIL"],
-            ["Divergent transitions", str(diag.get("divergences", "n/a")), str(th.get("max_divergences", "n/a")),
-             "pass" if diag.get("divergences", 0) <= th.get("max_divergences", 0) else "FAIL"]],
+            ["Divergent transitions", _divergences(diag), f"{th['max_divergences_pct']:g} %"
+             if is_number(th.get("max_divergences_pct")) else "n/a",
+             "FAIL" if any("divergent" in f for f in diag.get("failures", [])) else "pass"]],
             widths=[0.5, 0.17, 0.17, 0.16])
     _check_table(deck, "Digital platforms vs model", quality.digital_checks(data.inputs.metrics))
     _check_table(deck, "Business logic checks", quality.business_checks(data.inputs.metrics))
@@ -320,3 +321,11 @@ def caveats(deck: Deck, data: ReportData) -> None:
     if data.inputs.notes:
         deck.heading("Sections left out", 2)
         deck.bullets([escape(n) for n in data.inputs.notes], "small")
+
+
+def _divergences(diag: dict[str, Any]) -> str:
+    """Divergent transitions as a count and a share of the kept draws."""
+    count, kept = diag.get("divergences"), diag.get("n_chains", 0) * diag.get("n_draws", 0)
+    if not is_number(count):
+        return "n/a"
+    return f"{int(count)} ({100.0 * count / kept:.2f} %)" if kept else str(int(count))

@@ -104,13 +104,19 @@ def compute(inference_data: Any, thresholds: ConvergenceConfig) -> Diagnostics:
         failures.append(f"max R-hat {max_rhat:.3f} > {thresholds.max_rhat}")
     if not min_ess >= thresholds.min_ess:
         failures.append(f"min ESS {min_ess:.0f} < {thresholds.min_ess:g}")
-    if divergences > thresholds.max_divergences:
-        failures.append(f"{divergences} divergent transitions > {thresholds.max_divergences}")
+    kept = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
+    divergent_pct = 100.0 * divergences / kept if kept else 0.0
+    if divergent_pct > thresholds.max_divergences_pct:
+        failures.append(f"{divergences} divergent transitions ({divergent_pct:.2f} % of {kept} draws) > "
+                        f"{thresholds.max_divergences_pct:g} %")
+    elif divergences:
+        log.warning("%d divergent transition(s) (%.2f %% of %d draws), within complexity.identifiability."
+                    "max_divergences_pct=%g", divergences, divergent_pct, kept, thresholds.max_divergences_pct)
     return Diagnostics(max_rhat=max_rhat, min_ess=min_ess, divergences=divergences,
                        n_draws=int(posterior.sizes.get("draw", 0)), n_chains=int(posterior.sizes.get("chain", 0)),
                        converged=not failures, failures=failures, parameters=parameters,
                        thresholds={"max_rhat": thresholds.max_rhat, "min_ess": thresholds.min_ess,
-                                   "max_divergences": thresholds.max_divergences,
+                                   "max_divergences_pct": thresholds.max_divergences_pct,
                                    "on_failure": thresholds.on_failure.value})
 
 

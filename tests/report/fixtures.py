@@ -129,7 +129,7 @@ def feature_spec() -> dict:
 
 def diagnostics() -> dict:
     return {"max_rhat": 1.012, "min_ess": 512.0, "divergences": 0, "converged": True, "failures": [],
-            "thresholds": {"max_rhat": 1.1, "min_ess": 400.0, "max_divergences": 0},
+            "thresholds": {"max_rhat": 1.1, "min_ess": 400.0, "max_divergences_pct": 1.0},
             "sampler": {"n_chains": 2, "n_keep": 200}, "backend": "jax"}
 
 

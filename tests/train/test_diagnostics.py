@@ -40,11 +40,16 @@ def test_stuck_chain_fails_listing_worst_parameters():
     assert "training=production" in message and "review the priors" in message
 
 
-def test_divergences_count_against_the_gate():
+def test_divergences_count_against_the_gate_as_a_share_of_draws(caplog):
     idata = _posterior(0.0)
+    kept = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
     idata.sample_stats["diverging"][0, :5] = True
-    diagnostics = compute(idata, ConvergenceConfig(max_divergences=0))
+    diagnostics = compute(idata, ConvergenceConfig(max_divergences_pct=0))
     assert diagnostics.divergences == 5 and not diagnostics.converged
+    assert diagnostics.failures == [f"5 divergent transitions ({500 / kept:.2f} % of {kept} draws) > 0 %"]
+    with caplog.at_level(logging.WARNING):
+        lenient = compute(idata, ConvergenceConfig(max_divergences_pct=100.0 * 5 / kept))
+    assert lenient.converged and "5 divergent transition(s)" in caplog.text  # within the limit, still logged
 
 
 def test_warn_mode_logs_instead_of_failing(caplog):
