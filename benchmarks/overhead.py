@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         ab = None if "ab" in args.skip else compare_train(Path(tmp) / "ab", args.preset, repeats, args.quick)
         run = None if "run" in args.skip else whole_run(Path(tmp) / "run", run_preset, args.quick)
     report(ab, run)
-    path = common.save("overhead", {"quick": args.quick, "train_vs_bare": ab, "mmm_run": run})
+    # (a)/(b) and (c) take minutes vs an hour: each part keeps its own file so running one does not erase the other.
+    name = "overhead_run" if ab is None else "overhead"
+    path = common.save(name, {"quick": args.quick, "train_vs_bare": ab, "mmm_run": run})
     print(f"\nsaved {path}")
     return 0
 
