@@ -222,4 +222,12 @@ class ReportsConfig:
     attribution_report: bool = True
     optimization_recommendations: bool = True
     meridian_html: bool = True
+    # The report's model analyses (decomposition, fit, marginal ROI, response curves, Meridian's summary page) run on
+    # at most this many evenly thinned posterior draws (see optimization.max_posterior_draws); ROI comes from
+    # train/roi.csv (every draw) either way. null uses every draw.
+    max_posterior_draws: Optional[int] = 2000
     currency: str = ""  # label printed next to money; empty: the data's currency_code where known
+
+    def __post_init__(self) -> None:
+        if self.max_posterior_draws is not None:
+            check_range("reports.max_posterior_draws", self.max_posterior_draws, 1, None)

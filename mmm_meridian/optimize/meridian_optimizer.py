@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmm_meridian.errors import UserError
 from mmm_meridian.optimize.constraints import MeridianConstraints
 from mmm_meridian.train import meridian_adapter as adapter
 
@@ -33,27 +32,7 @@ def load_model(path: str | Path) -> Any:
     return adapter.load_model(path)
 
 
-def thin_posterior(mmm: Any, max_draws: int | None) -> tuple[int, int]:
-    """Keep every k-th posterior draw of every chain so that at most ``max_draws`` remain (in place).
-
-    Meridian's optimiser and analyzer work on ``mmm.inference_data.posterior``; thinning it is the only way to bound
-    their cost. Meridian offers no setter, so the private attribute is replaced (google-meridian is pinned; a test
-    checks the thinned model is what the analyzer sees). Returns (draws used, draws in the fit).
-    """
-    posterior = mmm.inference_data.posterior
-    n_chain, n_draw = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
-    total = n_chain * n_draw
-    if max_draws is None or total <= max_draws:
-        return total, total
-    step = -(-total // max_draws)  # ceil: the smallest stride that brings the count under the limit
-    if step > n_draw:
-        raise UserError(f"optimization.max_posterior_draws={max_draws} is below the number of chains ({n_chain})",
-                        where="optimization.max_posterior_draws", fix=f"set it to at least {n_chain}, or null")
-    idata = mmm.inference_data
-    groups = {name: (idata[name].isel(draw=slice(None, None, step)) if name == "posterior" else idata[name])
-              for name in idata.groups()}
-    mmm._inference_data = type(idata)(**groups)
-    return n_chain * len(range(0, n_draw, step)), total
+thin_posterior = adapter.thin_posterior  # the optimize stage's entry point to it
 
 
 def channel_names(mmm: Any) -> list[str]:

@@ -155,6 +155,11 @@ def load(cfg: Any, model_path: Path) -> Any:
     return _adapter(cfg).load_model(model_path)
 
 
+def thin(cfg: Any, mmm: Any) -> tuple[int, int]:
+    """Thin the posterior to ``reports.max_posterior_draws`` (in place); returns (draws used, draws in the fit)."""
+    return _adapter(cfg).thin_posterior(mmm, cfg.reports.max_posterior_draws, key="reports")
+
+
 def model_outputs(cfg: Any, mmm: Any, control_kinds: dict[str, str], with_curves: bool = True) -> ModelOutputs:
     """Every posterior summary the report draws from the model (a few seconds on the demo)."""
     tool = _adapter(cfg).analyzer(mmm)

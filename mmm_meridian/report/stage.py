@@ -149,6 +149,10 @@ def run(ctx: Any) -> dict[str, Any]:
     model, mmm = None, None
     if inputs.model_path is not None:
         mmm = meridian_outputs.load(cfg, inputs.model_path)
+        used, total = meridian_outputs.thin(cfg, mmm)
+        if used < total:
+            ctx.log.info("report: model analyses on %d of the fit's %d posterior draws (reports.max_posterior_draws)",
+                         used, total)
         model = meridian_outputs.model_outputs(cfg, mmm, inputs.control_kinds,
                                                with_curves=inputs.response_curves is None)
     curves = inputs.response_curves if inputs.response_curves is not None else (model.response_curves if model

@@ -182,6 +182,29 @@ def load_model(path: str | Path) -> Any:
                                    fix="re-run `mmm train` with this version of google-meridian") from exc
 
 
+def thin_posterior(mmm: Any, max_draws: int | None, key: str = "optimization") -> tuple[int, int]:
+    """Keep every k-th posterior draw of every chain so that at most ``max_draws`` remain (in place).
+
+    Meridian's optimiser and analyzer work on ``mmm.inference_data.posterior``; thinning it is the only way to bound
+    the cost of the post-fit analyses (optimize, report), which re-evaluate the model on every draw. Meridian offers no setter, so the private attribute is replaced (google-meridian is pinned; a test
+    checks the thinned model is what the analyzer sees). Returns (draws used, draws in the fit).
+    """
+    posterior = mmm.inference_data.posterior
+    n_chain, n_draw = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
+    total = n_chain * n_draw
+    if max_draws is None or total <= max_draws:
+        return total, total
+    step = -(-total // max_draws)  # ceil: the smallest stride that brings the count under the limit
+    if step > n_draw:
+        raise UserError(f"max_posterior_draws={max_draws} is below the number of chains ({n_chain})",
+                        where=f"{key}.max_posterior_draws", fix=f"set it to at least {n_chain}, or null")
+    idata = mmm.inference_data
+    groups = {name: (idata[name].isel(draw=slice(None, None, step)) if name == "posterior" else idata[name])
+              for name in idata.groups()}
+    mmm._inference_data = type(idata)(**groups)
+    return n_chain * len(range(0, n_draw, step)), total
+
+
 def analyzer(mmm: Any) -> Any:
     """Meridian's ``Analyzer`` for a fitted model."""
     return Analyzer(mmm)

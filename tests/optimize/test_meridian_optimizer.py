@@ -144,3 +144,16 @@ def test_thinning_keeps_every_chain_and_the_posterior_it_summarises(fitted):
     assert "prior" in mmm.inference_data.groups()  # other groups are kept whole
     with pytest.raises(UserError, match="below the number of chains"):
         mo.thin_posterior(mmm, 1)
+
+
+def test_report_thins_its_model_analyses_to_its_own_limit(fitted, tmp_path):
+    from mmm_meridian.errors import UserError
+    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.report import meridian_outputs
+
+    mmm = mo.load_model(fitted.model_path)
+    assert meridian_outputs.thin(fixture_config(tmp_path, "reports.max_posterior_draws=30"), mmm) == (30, 120)
+    assert mmm.inference_data.posterior.sizes["draw"] == 15
+    with pytest.raises(UserError) as info:
+        meridian_outputs.thin(fixture_config(tmp_path, "reports.max_posterior_draws=1"), mmm)
+    assert "reports.max_posterior_draws" in info.value.one_line()

@@ -29,6 +29,7 @@ def pdf_text(path: Path) -> str:
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand in for Meridian: the stage gets posterior summaries from the fixtures."""
     monkeypatch.setattr(meridian_outputs, "load", lambda cfg, path: object())
+    monkeypatch.setattr(meridian_outputs, "thin", lambda cfg, mmm: (400, 400))
     monkeypatch.setattr(meridian_outputs, "model_outputs",
                         lambda cfg, mmm, kinds, with_curves=True: fx.fake_model_outputs())
 
