@@ -160,13 +160,8 @@ def main() -> int:
     print(pooled.round(3).to_string())
     figures: dict[str, object] = {"preset": args.preset, "seeds": len(args.seeds), "models": ",".join(args.models),
                                   "quick": args.quick}
-    for variant, rows in channels.groupby("variant"):
-        overall = rows.agg({"covered": "mean", "abs_rel_error": ["median", "mean", "max"], "rel_width_90": "mean"})
-        figures[variant] = {"coverage_90": round(float(overall.loc["mean", "covered"]), 3),
-                            "median_abs_rel_error": round(float(overall.loc["median", "abs_rel_error"]), 3),
-                            "mean_abs_rel_error": round(float(overall.loc["mean", "abs_rel_error"]), 3),
-                            "max_abs_rel_error": round(float(overall.loc["max", "abs_rel_error"]), 3),
-                            "mean_rel_width_90": round(float(overall.loc["mean", "rel_width_90"]), 3)}
+    for variant, row in channels.groupby("variant").agg(**_MEASURES).iterrows():
+        figures[str(variant)] = {name: round(float(value), 3) for name, value in row.items()}
     print(figures)
     from benchmarks.common import save
 

@@ -258,7 +258,7 @@ def model_quality(deck: Deck, data: ReportData) -> None:
              "pass" if is_number(diag.get("min_ess")) and diag["min_ess"] >= th.get("min_ess", 0) else "FAIL"],
             ["Divergent transitions", _divergences(diag), f"{th['max_divergences_pct']:g} %"
              if is_number(th.get("max_divergences_pct")) else "n/a",
-             "FAIL" if any("divergent" in f for f in diag.get("failures", [])) else "pass"]],
+             "FAIL" if (_divergent_pct(diag) or 0.0) > th.get("max_divergences_pct", 100.0) else "pass"]],
             widths=[0.5, 0.17, 0.17, 0.16])
     _check_table(deck, "Digital platforms vs model", quality.digital_checks(data.inputs.metrics))
     _check_table(deck, "Business logic checks", quality.business_checks(data.inputs.metrics))
@@ -323,9 +323,15 @@ def caveats(deck: Deck, data: ReportData) -> None:
         deck.bullets([escape(n) for n in data.inputs.notes], "small")
 
 
+def _divergent_pct(diag: dict[str, Any]) -> float | None:
+    """Divergent transitions in % of the kept draws (chains x draws); None when not recorded."""
+    count, kept = diag.get("divergences"), diag.get("n_chains", 0) * diag.get("n_draws", 0)
+    return 100.0 * count / kept if is_number(count) and kept else None
+
+
 def _divergences(diag: dict[str, Any]) -> str:
     """Divergent transitions as a count and a share of the kept draws."""
-    count, kept = diag.get("divergences"), diag.get("n_chains", 0) * diag.get("n_draws", 0)
+    count, pct = diag.get("divergences"), _divergent_pct(diag)
     if not is_number(count):
         return "n/a"
-    return f"{int(count)} ({100.0 * count / kept:.2f} %)" if kept else str(int(count))
+    return f"{int(count)} ({pct:.2f} %)" if pct is not None else str(int(count))

@@ -75,8 +75,9 @@ class FitResult:
 def estimate_seconds(sampler: dict[str, int], n_geos: int, n_weeks: int) -> float:
     """A rough sampling-time estimate on a 2-core CPU (see ``_COST``)."""
     iterations = sampler["n_adapt"] + sampler["n_burnin"] + sampler["n_keep"]
-    return _COMPILE_SECONDS + _COST["scale"] * (iterations ** _COST["iterations"] * sampler["n_chains"] ** _COST[
-        "chains"] * (n_geos * n_weeks) ** _COST["geo_weeks"])
+    cost = (iterations ** _COST["iterations"] * sampler["n_chains"] ** _COST["chains"]
+            * (n_geos * n_weeks) ** _COST["geo_weeks"])
+    return _COMPILE_SECONDS + _COST["scale"] * cost
 
 
 class _Heartbeat:

@@ -186,8 +186,9 @@ def thin_posterior(mmm: Any, max_draws: int | None, key: str = "optimization") -
     """Keep every k-th posterior draw of every chain so that at most ``max_draws`` remain (in place).
 
     Meridian's optimiser and analyzer work on ``mmm.inference_data.posterior``; thinning it is the only way to bound
-    the cost of the post-fit analyses (optimize, report), which re-evaluate the model on every draw. Meridian offers no setter, so the private attribute is replaced (google-meridian is pinned; a test
-    checks the thinned model is what the analyzer sees). Returns (draws used, draws in the fit).
+    the cost of the post-fit analyses (optimize, report), which re-evaluate the model on every draw. Meridian offers
+    no setter, so the private attribute is replaced (google-meridian is pinned; a test checks the thinned model is
+    what the analyzer sees). ``key`` names the config section in errors. Returns (draws used, draws in the fit).
     """
     posterior = mmm.inference_data.posterior
     n_chain, n_draw = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
