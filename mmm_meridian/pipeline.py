@@ -65,9 +65,10 @@ STAGES: dict[str, StageSpec] = {
         StageSpec("features", "turn the clean data and business knowledge into Meridian inputs and priors",
                   ("features", "model"), ("transform",), "transform/clean.parquet",
                   ("feature_spec.json", "model_inputs.parquet"), "mmm_meridian.features.stage"),
-        StageSpec("train", "fit Meridian, check convergence, save the model and ROI table",
+        StageSpec("train", "fit Meridian, check convergence and plausibility, save the model and ROI table",
                   ("training", "complexity", "runtime.backend", "runtime.precision"), ("features",),
-                  "features/feature_spec.json", ("model.binpb", "diagnostics.json", "roi.csv"),
+                  "features/feature_spec.json", ("model.binpb", "diagnostics.json", "roi.csv",
+                                                   "plausibility.json"),
                   "mmm_meridian.train.stage"),
         StageSpec("optimize", "allocate the budget with Meridian's optimizer under business constraints",
                   ("optimization",), ("train",), "train/model.binpb", ("allocation.csv", "scenarios.csv",
@@ -240,6 +241,22 @@ def run_stage(cfg: MMMConfig, stage: str, store: ArtifactStore | None = None) ->
     return manifest
 
 
+def _preflight(cfg: MMMConfig, later: list[str], store: ArtifactStore, checked: set[str]) -> None:
+    """Run the start-up checks of the stages still to come, once each, as soon as their inputs exist.
+
+    A stage module may define ``preflight_check(cfg, store, log) -> bool`` (False: its inputs are not there yet):
+    e.g. optimize checks the budget bounds against the current spend mix before the model is trained, so a bad
+    combination stops in seconds rather than after the fit.
+    """
+    for name in later:
+        module = STAGES[name].module
+        if name in checked or module is None:
+            continue
+        check = getattr(importlib.import_module(module), "preflight_check", None)
+        if check is None or check(cfg, store, logging.getLogger(f"mmm_meridian.{name}")):
+            checked.add(name)
+
+
 def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume: bool = True,
                  store: ArtifactStore | None = None,
                  on_stage: Callable[[str, Manifest], None] | None = None) -> dict[str, Manifest | None]:
@@ -250,11 +267,13 @@ def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume:
     store = store or ArtifactStore(cfg.paths.artifacts)
     plan = list(stages) if stages is not None else implemented_stages()
     done: dict[str, Manifest | None] = {}
-    for stage in plan:
+    checked: set[str] = set()
+    for i, stage in enumerate(plan):
         if resume and is_up_to_date(cfg, stage, store, to_plain(cfg)):
             log.info("%s: up to date, skipped (runtime.resume=false re-runs it)", stage)
             done[stage] = store.manifest(stage)
             continue
+        _preflight(cfg, plan[i + 1:], store, checked)
         manifest = run_stage(cfg, stage, store)
         done[stage] = manifest
         if on_stage is not None:

@@ -15,23 +15,56 @@ class Objective(str, Enum):
     profit = "profit"  # flexible budget, maximise incremental revenue x margin - spend
 
 
+def _check_ratios(key: str, low: Optional[float], high: Optional[float]) -> None:
+    check_range(f"{key}.min_spend_ratio", low, 0)
+    check_range(f"{key}.max_spend_ratio", high, 0, lo_open=True)
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"{key}.min_spend_ratio={low} is above max_spend_ratio={high}", where=f"config key {key}",
+                          fix="make min_spend_ratio <= max_spend_ratio (e.g. 0.5 and 1.5)")
+
+
 @dataclass
 class ChannelSpendBounds:
     min_spend_pct: Optional[float] = None
     max_spend_pct: Optional[float] = None
+    min_spend_ratio: Optional[float] = None
+    max_spend_ratio: Optional[float] = None
+
+
+class CurrentMixPolicy(str, Enum):
+    fail = "fail"  # stop before training, naming each channel whose current share breaks its bounds
+    warn = "warn"  # optimise inside the bounds anyway; the deck states what the constraints cost
 
 
 @dataclass
 class PlatformConstraintsConfig:
-    """Shares of the total budget per channel (0.05 = 5 %)."""
+    """Per-channel spend bounds for every plan, in two forms that both apply (each channel gets the tighter one).
+
+    - Shares of the plan's total budget: ``min_spend_pct`` / ``max_spend_pct`` (fractions: 0.05 = 5 %, the
+      pipeline guide's names).
+    - Ratios to the channel's current spend, Meridian's own way of stating bounds (its ``spend_constraint_lower`` /
+      ``upper``, default +-30 %): ``min_spend_ratio`` / ``max_spend_ratio`` (0.5 and 1.5: each channel between half
+      and one and a half times what it spends now, at the plan's budget, i.e. the current mix scaled to that
+      budget); null: no ratio bound.
+
+    A brand whose current mix breaks the share bounds (one channel with 64 % of spend against a 40 % cap) can only
+    meet them by moving budget the data may never have seen, and the best plan inside them may lose to the current
+    mix. The run checks this before training: ``on_current_mix_outside: fail`` stops with the channels and numbers
+    (use ratio bounds instead: ``min_spend_pct=0 max_spend_pct=1 min_spend_ratio=0.5 max_spend_ratio=1.5``, or
+    widen the shares); ``warn`` optimises inside the share bounds as given and the deck states what they cost.
+    """
 
     min_spend_pct: float = 0.05
     max_spend_pct: float = 0.4
+    min_spend_ratio: Optional[float] = None
+    max_spend_ratio: Optional[float] = None
+    on_current_mix_outside: CurrentMixPolicy = CurrentMixPolicy.fail
     channel_overrides: Dict[str, ChannelSpendBounds] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_range("optimization.platform_constraints.min_spend_pct", self.min_spend_pct, 0, 1)
         check_range("optimization.platform_constraints.max_spend_pct", self.max_spend_pct, 0, 1)
+        _check_ratios("optimization.platform_constraints", self.min_spend_ratio, self.max_spend_ratio)
         if self.min_spend_pct > self.max_spend_pct:
             raise ConfigError(
                 f"optimization.platform_constraints.min_spend_pct={self.min_spend_pct} is above "
@@ -41,6 +74,8 @@ class PlatformConstraintsConfig:
             key = f"optimization.platform_constraints.channel_overrides.{channel}"
             check_range(f"{key}.min_spend_pct", bounds.min_spend_pct, 0, 1)
             check_range(f"{key}.max_spend_pct", bounds.max_spend_pct, 0, 1)
+            _check_ratios(key, bounds.min_spend_ratio if bounds.min_spend_ratio is not None else self.min_spend_ratio,
+                          bounds.max_spend_ratio if bounds.max_spend_ratio is not None else self.max_spend_ratio)
             lo = self.min_spend_pct if bounds.min_spend_pct is None else bounds.min_spend_pct
             hi = self.max_spend_pct if bounds.max_spend_pct is None else bounds.max_spend_pct
             if lo > hi:

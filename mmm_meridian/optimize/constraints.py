@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmm_meridian.config._checks import check_known_channels
-from mmm_meridian.config.decisions import PlatformConstraintsConfig
+from mmm_meridian.config.decisions import ChannelSpendBounds, PlatformConstraintsConfig
 from mmm_meridian.errors import ConfigError
 
 KEY = "optimization.platform_constraints"
@@ -49,28 +49,127 @@ class MeridianConstraints:
     centre_is_historical: bool
 
 
+def _pick(override: ChannelSpendBounds | None, name: str, default: float | None) -> float | None:
+    value = None if override is None else getattr(override, name)
+    return default if value is None else value
+
+
 def share_bounds(constraints: PlatformConstraintsConfig, channels: Sequence[str], min_pct: float | None = None,
-                 max_pct: float | None = None) -> ShareBounds:
-    """Each channel's bounds: the global min/max (replaced by a scenario's ``min_pct`` / ``max_pct`` when given),
-    then the channel's own overrides.
+                 max_pct: float | None = None, current_share: Sequence[float] | None = None) -> ShareBounds:
+    """Each channel's bounds as shares of the plan's budget: the global min/max (replaced by a scenario's
+    ``min_pct`` / ``max_pct`` when given), then the channel's own overrides, tightened by the ratio bounds
+    (``min_spend_ratio`` / ``max_spend_ratio`` x the channel's ``current_share`` of spend) when set.
 
     Raises:
-        ConfigError: an override names a channel the model does not have, or a channel's low exceeds its high.
+        ConfigError: an override names a channel the model does not have, ratio bounds without ``current_share``,
+            or a channel's low exceeds its high.
     """
     check_known_channels(f"{KEY}.channel_overrides", constraints.channel_overrides, channels)
     base_lo = constraints.min_spend_pct if min_pct is None else min_pct
     base_hi = constraints.max_spend_pct if max_pct is None else max_pct
+    shares = None if current_share is None else np.asarray(current_share, dtype=float)
     low, high = [], []
-    for channel in channels:
+    for i, channel in enumerate(channels):
         override = constraints.channel_overrides.get(channel)
-        lo = base_lo if override is None or override.min_spend_pct is None else override.min_spend_pct
-        hi = base_hi if override is None or override.max_spend_pct is None else override.max_spend_pct
-        if lo > hi:
-            raise ConfigError(f"channel {channel} gets min_spend_pct={lo} above max_spend_pct={hi}",
-                              where=f"config key {KEY}", fix="make every channel's min_spend_pct <= max_spend_pct")
-        low.append(float(lo))
-        high.append(float(hi))
+        lo = float(_pick(override, "min_spend_pct", base_lo))  # type: ignore[arg-type]
+        hi = float(_pick(override, "max_spend_pct", base_hi))  # type: ignore[arg-type]
+        ratio_lo = _pick(override, "min_spend_ratio", constraints.min_spend_ratio)
+        ratio_hi = _pick(override, "max_spend_ratio", constraints.max_spend_ratio)
+        if (ratio_lo is not None or ratio_hi is not None) and shares is None:
+            raise ConfigError("ratio bounds need the channels' current spend", where=f"config key {KEY}",
+                              fix="pass current_share (a bug if you see this from the CLI)")
+        if ratio_lo is not None:
+            lo = max(lo, float(ratio_lo) * shares[i])  # type: ignore[index]
+        if ratio_hi is not None:
+            hi = min(hi, float(ratio_hi) * shares[i])  # type: ignore[index]
+        if lo > hi + 1e-12:
+            raise ConfigError(f"channel {channel} gets a minimum share of {lo:.2%} above its maximum {hi:.2%} "
+                              f"(share bounds [{_pick(override, 'min_spend_pct', base_lo)}, "
+                              f"{_pick(override, 'max_spend_pct', base_hi)}], ratio bounds [{ratio_lo}, {ratio_hi}] x "
+                              f"its current share {0.0 if shares is None else shares[i]:.2%})",
+                              where=f"config key {KEY}", fix="make every channel's minimum <= its maximum")
+        low.append(lo)
+        high.append(max(hi, lo))
     return ShareBounds(tuple(channels), np.array(low), np.array(high))
+
+
+@dataclass(frozen=True)
+class MixBreach:
+    """A channel whose current share of spend lies outside its bounds."""
+
+    channel: str
+    current_share: float
+    low: float
+    high: float
+
+    @property
+    def side(self) -> str:
+        return "above" if self.current_share > self.high else "below"
+
+    def describe(self) -> str:
+        limit = self.high if self.side == "above" else self.low
+        return (f"{self.channel} holds {self.current_share:.1%} of spend, {self.side} its "
+                f"{'maximum' if self.side == 'above' else 'minimum'} {limit:.1%} "
+                f"(x{(limit / self.current_share) if self.current_share > 0 else float('inf'):.2g} of its spend)")
+
+
+def current_mix_breaches(bounds: ShareBounds, historical_spend: Sequence[float]) -> list[MixBreach]:
+    """The channels whose historical share of spend lies outside ``bounds`` (empty when the current mix fits)."""
+    spend = np.asarray(historical_spend, dtype=float)
+    share = spend / spend.sum()
+    tolerance = 1e-9
+    return [MixBreach(c, float(s), float(lo), float(hi))
+            for c, s, lo, hi in zip(bounds.channels, share, bounds.low, bounds.high, strict=True)
+            if s > 0 and (s < lo - tolerance or s > hi + tolerance)]
+
+
+def check_current_mix(bounds: ShareBounds, historical_spend: Sequence[float], policy: str,
+                      where: str = f"config key {KEY}") -> list[MixBreach]:
+    """Refuse (``policy`` fail) or return the channels whose current share breaks the bounds.
+
+    Raises:
+        ConfigError: the current mix lies outside the bounds and ``on_current_mix_outside`` is ``fail``.
+    """
+    breaches = current_mix_breaches(bounds, historical_spend)
+    if breaches and policy == "fail":
+        raise ConfigError(
+            f"the current spend mix breaks the budget bounds, so every plan inside them must move budget the data "
+            f"may never have seen: {'; '.join(b.describe() for b in breaches)}", where=where,
+            fix=f"state bounds relative to each channel's current spend ({KEY}.min_spend_pct=0 "
+                f"{KEY}.max_spend_pct=1 {KEY}.min_spend_ratio=0.5 {KEY}.max_spend_ratio=1.5), widen the share "
+                f"bounds or set per-channel overrides, or keep them and set {KEY}.on_current_mix_outside=warn (the "
+                "deck then states what the constraints cost)")
+    return breaches
+
+
+@dataclass(frozen=True)
+class BoundsReach:
+    """How far a channel's bounds move its spend: the scale factors over its current spend they allow."""
+
+    channel: str
+    min_scale: float
+    max_scale: float
+    observed_max_scale: float  # largest observed week / mean live week: beyond it the response is extrapolated
+
+    @property
+    def forces_extrapolation(self) -> bool:
+        return self.min_scale > self.observed_max_scale * (1 + 1e-9)
+
+    def describe(self) -> str:
+        return (f"{self.channel}: the bounds force at least x{self.min_scale:.3g} its current spend, while its "
+                f"largest week was x{self.observed_max_scale:.3g} its average week")
+
+
+def bounds_reach(bounds: ShareBounds, historical_spend: Sequence[float],
+                 weekly_max_over_mean: Sequence[float]) -> list[BoundsReach]:
+    """Per live channel, the spend scale factors [low, high] x budget / current spend allow at the current budget."""
+    spend = np.asarray(historical_spend, dtype=float)
+    share = spend / spend.sum()
+    out = []
+    for c, s, lo, hi, seen in zip(bounds.channels, share, bounds.low, bounds.high, weekly_max_over_mean, strict=True):
+        if s > 0:
+            out.append(BoundsReach(c, float(lo / s), float(hi / s), float(seen)))
+    return out
 
 
 def check_feasible(bounds: ShareBounds, historical_spend: Sequence[float], where: str = f"config key {KEY}") -> None:

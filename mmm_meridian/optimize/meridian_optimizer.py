@@ -21,6 +21,7 @@ from mmm_meridian.train import meridian_adapter as adapter
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
+    from meridian import constants as meridian_constants
     from meridian.analysis import optimizer as meridian_optimizer
     from meridian.analysis import tensors as meridian_tensors
 
@@ -142,24 +143,66 @@ class PlanEvaluator:
         return draws.reshape(-1, draws.shape[-1])[self.draws]
 
 
-def write_html(recommendation: Recommendation, directory: Path, filename: str) -> bool:
-    """Meridian's optimisation summary page; False (and a log line) when it cannot render here."""
+# Response curves: Meridian's OptimizationResults.get_response_curves evaluates every multiple of a channel's spend
+# from 0 to the largest upper bound + 0.5 in steps of 0.01, on every posterior draw. Bounds that let a tiny channel
+# grow 800x (the real Conjura brand under 5 % minimum shares) made that 80,000 multipliers and the stage run for
+# over 20 minutes. The curves here use a bounded set: 0 to 2x in steps of 0.02 (where plans usually land), then
+# CURVE_POINTS_BEYOND_2X points spaced geometrically up to the same upper limit Meridian would use.
+CURVE_STEP_UP_TO_2X = 0.02
+CURVE_POINTS_BEYOND_2X = 40
+
+
+def curve_multipliers(upper_limit: float) -> np.ndarray:
+    """At most 101 + CURVE_POINTS_BEYOND_2X spend multipliers covering [0, ``upper_limit``]."""
+    near = np.round(np.arange(0.0, 2.0 + 1e-9, CURVE_STEP_UP_TO_2X), 10)
+    if upper_limit <= 2.0:
+        return near[near <= upper_limit + 1e-9]
+    far = np.geomspace(2.0, upper_limit, CURVE_POINTS_BEYOND_2X + 1)[1:]
+    return np.concatenate([near, far])
+
+
+def bounded_response_curves(results: Any) -> Any:
+    """Meridian's ``OptimizationResults.get_response_curves`` with :func:`curve_multipliers` (same arguments else)."""
+    channels = results.optimized_data.channel.values
+    selected_times = meridian_optimizer._expand_selected_times(  # noqa: SLF001 - same call as Meridian's method
+        model_context=results.analyzer.model_context, start_date=results.optimized_data.start_date,
+        end_date=results.optimized_data.end_date, new_data=results.new_data)
+    _, upper = results.spend_bounds
+    upper = (upper.repeat(len(channels)) if len(upper) == 1 else upper) * results.spend_ratio
+    upper_limit = max(float(np.max(upper)) + meridian_constants.SPEND_CONSTRAINT_PADDING, 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return results.analyzer.response_curves(
+            new_data=results.new_data, spend_multipliers=[float(x) for x in curve_multipliers(upper_limit)],
+            use_posterior=results.optimization_grid.use_posterior,
+            selected_geos=results.optimization_grid.selected_geos, selected_times=selected_times, by_reach=True,
+            use_kpi=not results.nonoptimized_data.attrs[meridian_constants.IS_REVENUE_KPI],
+            use_optimal_frequency=results.optimization_grid.use_optimal_frequency)
+
+
+def write_html(recommendation: Recommendation, directory: Path, filename: str, curves: Any = None) -> bool:
+    """Meridian's optimisation summary page, its response curves from ``curves`` (default
+    :func:`bounded_response_curves`); False (and a log line) when it cannot render here."""
+    results = recommendation.results
+    curves = bounded_response_curves(results) if curves is None else curves
+    # Meridian's page calls results.get_response_curves(); answer it with the bounded curves (frozen dataclass).
+    object.__setattr__(results, "get_response_curves", lambda: curves)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            recommendation.results.output_optimization_summary(filename, str(directory))
+            results.output_optimization_summary(filename, str(directory))
     except Exception as exc:  # noqa: BLE001 - an optional page must not fail the stage
         log.warning("optimize: Meridian's HTML summary could not be written (%s: %s)", type(exc).__name__, exc)
         return False
+    finally:
+        object.__delattr__(results, "get_response_curves")
     return True
 
 
-def response_curves(recommendation: Recommendation) -> pd.DataFrame:
-    """Meridian's response curves for the run (spend multiplier, spend, incremental revenue mean and interval)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        curves = recommendation.results.get_response_curves()
-    return curves_frame(curves)
+def response_curves(recommendation: Recommendation, curves: Any = None) -> pd.DataFrame:
+    """The run's response curves (spend multiplier, spend, incremental revenue mean and interval), on the bounded
+    multipliers of :func:`bounded_response_curves` unless ``curves`` is given."""
+    return curves_frame(bounded_response_curves(recommendation.results) if curves is None else curves)
 
 
 def curves_frame(curves: Any) -> pd.DataFrame:

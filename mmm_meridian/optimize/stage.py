@@ -26,7 +26,13 @@ import pandas as pd
 
 from mmm_meridian.config.decisions import Objective, OptimizationConfig
 from mmm_meridian.errors import ConfigError, UserError
-from mmm_meridian.optimize.constraints import check_feasible, share_bounds, spend_limits
+from mmm_meridian.optimize.constraints import (
+    bounds_reach,
+    check_current_mix,
+    check_feasible,
+    share_bounds,
+    spend_limits,
+)
 from mmm_meridian.optimize.risk import business_notes
 
 HTML_FILE = "optimization_summary.html"
@@ -49,7 +55,7 @@ def main_request(opt: OptimizationConfig, channels: list[str], historical: np.nd
     """
     from mmm_meridian.optimize.allocate import PlanRequest
 
-    bounds = share_bounds(opt.platform_constraints, channels)
+    bounds = share_bounds(opt.platform_constraints, channels, current_share=historical / historical.sum())
     check_feasible(bounds, historical)
     if opt.objective == Objective.profit:
         if opt.budget is not None:
@@ -66,7 +72,8 @@ def scenario_request(opt: OptimizationConfig, name: str, channels: list[str], hi
     from mmm_meridian.optimize.allocate import PlanRequest
 
     preset = opt.scenario_presets[name]
-    bounds = share_bounds(opt.platform_constraints, channels, preset.min_spend_pct, preset.max_spend_pct)
+    bounds = share_bounds(opt.platform_constraints, channels, preset.min_spend_pct, preset.max_spend_pct,
+                          current_share=historical / historical.sum())
     check_feasible(bounds, historical, where=f"config key optimization.scenario_presets.{name}")
     base = float(opt.budget or historical.sum())
     return PlanRequest(name, bounds, base * (1 + preset.budget_change_pct / 100.0))
@@ -82,6 +89,56 @@ def fixed_budget_requests(opt: OptimizationConfig, channels: list[str], historic
         except ConfigError:
             continue
     return requests
+
+
+# A plan whose posterior-mean lift over the current mix is within this share of the current mix's media revenue is
+# "no better": Meridian's grid rounds spends to steps of gtol x budget, which moves the answer by about that much.
+NO_BETTER_PCT = 0.1
+
+
+def verdict(lift_mean: float, lift_pct: float) -> str:
+    """How a plan compares with spending the same budget the way the business does today (posterior mean)."""
+    if abs(lift_pct) < NO_BETTER_PCT:
+        return "no better than the current mix"
+    return "beats the current mix" if lift_mean > 0 else "loses to the current mix"
+
+
+def weekly_reach(weekly: pd.DataFrame, channels: list[str]) -> np.ndarray:
+    """Per channel, its largest week over its average live week (the scale the data has seen; 1 without weeks)."""
+    out = []
+    for channel in channels:
+        weeks = weekly[channel].to_numpy(dtype=float) if channel in weekly else np.array([])
+        live = weeks[weeks > 0]
+        out.append(float(live.max() / live.mean()) if live.size else 1.0)
+    return np.array(out)
+
+
+def preflight(opt: OptimizationConfig, channels: list[str], historical: np.ndarray, weekly: pd.DataFrame,
+              log: Any) -> dict[str, Any]:
+    """Check the main plan's bounds against today's mix and the spend range the data has seen, before optimising.
+
+    Called by the pipeline before training (so a bad combination stops in seconds, not after the fit) and again by
+    the stage. Returns what the summary records: the breaches of the current mix and each channel's reach.
+
+    Raises:
+        ConfigError: infeasible bounds, or the current mix breaks them with ``on_current_mix_outside: fail``.
+    """
+    request = main_request(opt, channels, historical)
+    breaches = check_current_mix(request.bounds, historical, opt.platform_constraints.on_current_mix_outside.value)
+    for breach in breaches:
+        log.warning("optimize: the current mix breaks the bounds: %s (on_current_mix_outside=warn: the best plan "
+                    "inside them is shown next to the current mix, with what the constraints cost)", breach.describe())
+    reach = bounds_reach(request.bounds, historical, weekly_reach(weekly, channels))
+    if opt.flag_extrapolation:
+        for item in reach:
+            if item.forces_extrapolation:
+                log.warning("optimize: %s: every plan inside the bounds extrapolates the response curve",
+                            item.describe())
+    return {"current_mix_breaches": [{"channel": b.channel, "current_share": b.current_share, "min_share": b.low,
+                                      "max_share": b.high, "side": b.side} for b in breaches],
+            "bounds_reach": [{"channel": r.channel, "min_scale": r.min_scale, "max_scale": r.max_scale,
+                              "observed_max_scale": r.observed_max_scale,
+                              "forces_extrapolation": r.forces_extrapolation} for r in reach]}
 
 
 def build_shared_grid(mmm: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray) -> Any:
@@ -124,6 +181,7 @@ def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: l
                     "current_mix_incremental_revenue": c["current_mean"], "lift": c["lift_mean"],
                     "lift_lo": c["lift_lo"], "lift_hi": c["lift_hi"], "lift_pct": c["lift_pct"],
                     "prob_beats_current_mix": c["prob_beats_current"],
+                    "verdict": verdict(c["lift_mean"], c["lift_pct"]),
                     "roi": c["recommended_mean"] / max(c["recommended_spend"], 1e-12),
                     "constraints_satisfied": result.constraints_satisfied,
                     "extrapolated_channels": ";".join(result.allocation.loc[
@@ -133,6 +191,21 @@ def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: l
         log.info("optimize: scenario %s: budget %.0f, lift %.0f (%.1f %%), P(beats current mix) %.2f", name, budget,
                  c["lift_mean"], c["lift_pct"], c["prob_beats_current"])
     return pd.DataFrame(rows)
+
+
+def recommendation_status(comparison: dict[str, float]) -> dict[str, Any]:
+    """Whether the optimised plan is a recommendation, or the current mix should be kept.
+
+    A plan that its own posterior says is no better than (or worse than) the current mix at the same budget is never
+    presented as a recommendation: that happens when the constraints exclude the current mix (its best plan inside
+    the bounds costs revenue), and the cost of the constraints is then the revenue the plan loses.
+    """
+    c = comparison
+    status = verdict(c["lift_mean"], c["lift_pct"])
+    recommended = status == "beats the current mix"
+    return {"status": "recommended" if recommended else "keep_current_mix", "verdict": status,
+            "constraints_cost": 0.0 if recommended else max(-c["lift_mean"], 0.0),
+            "constraints_cost_pct": 0.0 if recommended else max(-c["lift_pct"], 0.0)}
 
 
 def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarray, notes: list[str],
@@ -161,10 +234,32 @@ def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarra
         "scenarios": {"total": int(len(scenarios)),
                       "feasible": int((scenarios.get("status", pd.Series(dtype=str)) == "ok").sum())},
     }
+    doc["recommendation"] = recommendation_status(c)
     if opt.objective == Objective.profit:
         doc["profit"]["target_mroi"] = opt.target_mroi
         doc["profit"]["meridian_target_mroi"] = opt.target_mroi / opt.margin
     return doc
+
+
+def preflight_check(cfg: Any, store: Any, log: Any) -> bool:
+    """The pipeline's start-up check of the budget bounds (see :func:`preflight`), from ``transform/clean.parquet``.
+
+    Returns False when the clean table does not exist yet (the pipeline asks again before the next stage).
+    """
+    from mmm_meridian import frame as cols
+
+    path = store.stage_dir("transform") / "clean.parquet"
+    if store.manifest("transform") is None or not path.is_file():
+        return False
+    channels = cfg.channels
+    clean = pd.read_parquet(path, columns=[cols.TIME, *[cols.spend(c) for c in channels]])
+    weekly = clean.groupby(cols.TIME)[[cols.spend(c) for c in channels]].sum()
+    weekly.columns = channels
+    historical = weekly.sum().to_numpy(dtype=float)
+    if not historical.sum() > 0:
+        return False  # the features stage refuses a model without spend, with its own message
+    preflight(cfg.optimization, channels, historical, weekly, log)
+    return True
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -183,32 +278,44 @@ def run(ctx: Any) -> dict[str, Any]:
     if used < total:
         ctx.log.info("optimize: using %d of the fit's %d posterior draws (optimization.max_posterior_draws)", used,
                      total)
+    checks = preflight(opt, channels, historical, weekly, ctx.log)
     request = main_request(opt, channels, historical)
     evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws if opt.sensitivity.enabled else 0)
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
                  opt.objective.value, len(channels), request.budget, request.bounds.as_dict())
     grid = build_shared_grid(mmm, opt, channels, historical)
-    result = optimise_plan(mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval, weekly=weekly,
-                           margin=opt.margin, grid=grid)
+    result = optimise_plan(mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval,
+                           weekly=weekly if opt.flag_extrapolation else pd.DataFrame(), margin=opt.margin, grid=grid)
     if not result.constraints_satisfied:
         ctx.log.warning("optimize: the recommendation misses a bound by more than Meridian's grid step: %s",
                         {k: round(v, 2) for k, v in result.violations.items() if v > result.tolerance})
     ctx.out.write_csv("allocation.csv", result.allocation)
-    scenarios = scenario_rows(mmm, evaluator, opt, channels, historical, weekly, ctx.log, reuse=result, grid=grid)
+    scenarios = scenario_rows(mmm, evaluator, opt, channels, historical,
+                              weekly if opt.flag_extrapolation else pd.DataFrame(), ctx.log, reuse=result, grid=grid)
     ctx.out.write_csv("scenarios.csv", scenarios)
-    html = opt.meridian_html and mo.write_html(result.recommendation, ctx.out.dir, HTML_FILE)
+    curves = mo.bounded_response_curves(result.recommendation.results) \
+        if opt.meridian_html or opt.response_curves else None
+    html = opt.meridian_html and mo.write_html(result.recommendation, ctx.out.dir, HTML_FILE, curves)
     if opt.response_curves:
-        ctx.out.write_csv("response_curves.csv", mo.response_curves(result.recommendation))
+        ctx.out.write_csv("response_curves.csv", mo.response_curves(result.recommendation, curves))
     notes = business_notes(opt.business_notes, result.guardrails, result.constraints.centre_is_historical)
     doc = summary_document(opt, result, historical, notes, html, scenarios)
     doc["posterior_draws"] = {"used": used, "in_fit": total}
+    doc.update(checks)
     ctx.out.write_json("summary.json", doc)
     c = result.comparison
-    ctx.log.info("optimize: recommended plan lifts incremental revenue by %.0f (%.1f %%, %.0f %% interval %.0f to "
-                 "%.0f); P(beats current) = %.2f; constraints %s", c["lift_mean"], c["lift_pct"],
-                 c["interval"] * 100, c["lift_lo"], c["lift_hi"], c["prob_beats_current"],
-                 "satisfied" if result.constraints_satisfied else "NOT satisfied")
-    return {"objective": opt.objective.value, "budget": round(c["recommended_spend"], 2),
+    if doc["recommendation"]["status"] == "recommended":
+        ctx.log.info("optimize: recommended plan lifts incremental revenue by %.0f (%.1f %%, %.0f %% interval %.0f "
+                     "to %.0f); P(beats current) = %.2f; constraints %s", c["lift_mean"], c["lift_pct"],
+                     c["interval"] * 100, c["lift_lo"], c["lift_hi"], c["prob_beats_current"],
+                     "satisfied" if result.constraints_satisfied else "NOT satisfied")
+    else:
+        ctx.log.warning("optimize: keep the current mix: the best plan inside the bounds %s (lift %.0f, %.1f %%; "
+                        "P(beats current) = %.2f); the constraints cost %.0f of media-driven revenue",
+                        doc["recommendation"]["verdict"], c["lift_mean"], c["lift_pct"], c["prob_beats_current"],
+                        doc["recommendation"]["constraints_cost"])
+    return {"objective": opt.objective.value, "recommendation": doc["recommendation"]["status"],
+            "budget": round(c["recommended_spend"], 2),
             "lift": round(c["lift_mean"], 2), "lift_pct": round(c["lift_pct"], 3),
             "prob_beats_current": round(c["prob_beats_current"], 4),
             "constraints_satisfied": result.constraints_satisfied, "scenarios": int(len(scenarios)),

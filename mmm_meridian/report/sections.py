@@ -50,6 +50,25 @@ def cover(deck: Deck, data: ReportData) -> None:
     if c.get("owner"):
         rows.append(["Owner", c["owner"]])
     deck.table(["Marketing mix model report", ""], rows, widths=[0.25, 0.75], align_right_from=99)
+    for warning in gate_warnings(data):
+        deck.space(0.4)
+        deck.note(warning)
+
+
+def gate_warnings(data: ReportData) -> list[str]:
+    """What the first page must say when the model was kept although it failed a gate of the train stage."""
+    out = []
+    verdict = data.inputs.plausibility or {}
+    if verdict and not verdict.get("passed", True):
+        out.append("WARNING: this model FAILED the plausibility gate and was kept only because "
+                   "complexity.plausibility.on_failure=warn: " + "; ".join(verdict.get("failures", [])) +
+                   ". Do not act on its ROIs or budget plan before fixing the model (see README 'Running on your own "
+                   "data').")
+    diag = data.inputs.diagnostics or {}
+    if diag and not diag.get("converged", True):
+        out.append("WARNING: the sampler did not converge (" + "; ".join(diag.get("failures", [])) + "): the "
+                   "numbers are preliminary; re-run with the production preset before deciding.")
+    return out
 
 
 def headline(data: ReportData) -> str | None:
@@ -58,6 +77,15 @@ def headline(data: ReportData) -> str | None:
     if alloc is None:
         return None
     cur = data.currency
+    status = summary.get("recommendation") or {}
+    if status.get("status") == "keep_current_mix":
+        lift = summary.get("expected_lift") or {}
+        return (f"Keep the current media mix. The best plan inside the budget constraints {status.get('verdict')}: "
+                f"it would change media-driven revenue by {money(lift.get('mean'), cur)} "
+                f"({pct(lift.get('pct'), signed=True)}; probability it beats the current mix "
+                f"{share(summary.get('prob_beats_current'), 0)}). The constraints, not the media, cost "
+                f"{money(status.get('constraints_cost'), cur)}: loosen them (e.g. bounds relative to each "
+                "channel's current spend) before moving budget.")
     change = (alloc["recommended_spend"] - alloc["current_spend"]).round(2)
     up = alloc.loc[change > 0].assign(c=change).sort_values("c", ascending=False)
     down = alloc.loc[change < 0].assign(c=change).sort_values("c")
@@ -197,9 +225,12 @@ def optimization(deck: Deck, data: ReportData) -> None:
     rows.append(["Total", money(alloc["current_spend"].sum(), cur), money(alloc["recommended_spend"].sum(), cur),
                  "", "", "", money(alloc["expected_incremental_revenue"].sum(), cur)
                  if "expected_incremental_revenue" in alloc else "n/a"])
-    deck.table(["Channel", "Current spend", "Recommended spend", "Change", "Current ROI", "Expected ROI",
-                "Expected revenue driven"], rows, widths=[0.18, 0.15, 0.15, 0.1, 0.1, 0.1, 0.18],
-               highlight=[len(rows) - 1])
+    keep = ((data.inputs.optimize_summary or {}).get("recommendation") or {}).get("status") == "keep_current_mix"
+    if keep:
+        deck.heading("Best plan inside the constraints (not recommended: it loses to the current mix)", 2)
+    deck.table(["Channel", "Current spend", "Best plan in bounds" if keep else "Recommended spend", "Change",
+                "Current ROI", "Expected ROI", "Expected revenue driven"], rows,
+               widths=[0.18, 0.15, 0.15, 0.1, 0.1, 0.1, 0.18], highlight=[len(rows) - 1])
     scenarios(deck, data)
 
 
@@ -218,12 +249,17 @@ def scenarios(deck: Deck, data: ReportData) -> None:
         if status != "ok" and status != "nan":
             rows.append([label(r.scenario), money(r.budget, cur), "not feasible", "", "", status[:90]])
             continue
+        verdict = str(getattr(r, "verdict", "") or "")
         rows.append([label(r.scenario), money(r.budget, cur), money(getattr(r, "expected_incremental_revenue", None),
                                                                     cur),
                      money(getattr(r, "lift", None), cur), share(getattr(r, "prob_beats_current_mix", None), 0),
+                     verdict.upper() if verdict.startswith("loses") else verdict,
                      "met" if getattr(r, "constraints_satisfied", True) else "missed"])
-    deck.table(["Scenario", "Media budget", "Revenue driven by media", "Gain vs current mix",
-                "Chance it beats current mix", "Constraints"], rows, widths=[0.17, 0.15, 0.18, 0.16, 0.14, 0.2])
+    deck.table(["Scenario", "Media budget", "Revenue driven by media", "Gain vs current mix at that budget",
+                "Chance it beats current mix", "Verdict", "Constraints"], rows,
+               widths=[0.14, 0.13, 0.15, 0.15, 0.12, 0.19, 0.12])
+    deck.text("A scenario that loses to the current mix is not a recommendation: its constraints force budget where "
+              "the model expects less revenue than today's mix brings at the same budget.", "small")
 
 
 def model_quality(deck: Deck, data: ReportData) -> None:

@@ -35,6 +35,7 @@ class ReportInputs:
     cleaning: dict[str, Any] | None = None
     feature_spec: dict[str, Any] | None = None
     diagnostics: dict[str, Any] | None = None
+    plausibility: dict[str, Any] | None = None
     allocation: pd.DataFrame | None = None
     scenarios: pd.DataFrame | None = None
     optimize_summary: dict[str, Any] | None = None
@@ -111,6 +112,8 @@ def load_inputs(folders: dict[str, Path]) -> ReportInputs:
     spec_path = where("features") / "feature_spec.json"
     inputs.feature_spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else None
     inputs.diagnostics = _json(where("train") / "diagnostics.json", inputs, "train")
+    plausibility = where("train") / "plausibility.json"
+    inputs.plausibility = _json(plausibility, inputs, "train") if plausibility.is_file() else None
     model = where("train") / "model.binpb"
     inputs.model_path = model if model.is_file() else None
     if inputs.model_path is None:

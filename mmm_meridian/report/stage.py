@@ -88,6 +88,14 @@ def caveats(inputs: ReportInputs, metrics: pd.DataFrame) -> list[str]:
     if summary.get("extrapolated_channels"):
         out.append("The recommended spend for " + ", ".join(label(c) for c in summary["extrapolated_channels"]) +
                    " goes beyond anything seen in the data; the model's prediction there is an extrapolation.")
+    status = summary.get("recommendation") or {}
+    if status.get("status") == "keep_current_mix":
+        out.append(f"No budget move is recommended: the best plan inside the budget constraints {status.get('verdict')}"
+                   "; the constraints exclude today's mix (see optimize/summary.json, current_mix_breaches).")
+    verdict = inputs.plausibility or {}
+    if verdict and not verdict.get("passed", True):
+        out.append("The model failed the plausibility gate (" + "; ".join(verdict.get("failures", [])) + ") and was "
+                   "kept only because complexity.plausibility.on_failure=warn.")
     constraints = summary.get("constraints") or {}
     if constraints.get("satisfied") is False:
         out.append("The optimised plan misses one of the budget constraints slightly (see optimize/summary.json).")

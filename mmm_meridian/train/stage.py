@@ -1,9 +1,10 @@
-"""TRAIN stage: fit Meridian on the features stage's inputs, gate on convergence, save the model and ROI table.
+"""TRAIN stage: fit Meridian on the features stage's inputs, gate on convergence and plausibility, save the model and ROI table.
 
 Outputs in ``train/``: ``model.binpb`` (Meridian's protobuf serialization with data, spec, prior and posterior
 draws: :func:`mmm_meridian.train.meridian_adapter.load_model` reloads it without refitting), ``diagnostics.json``
 (max R-hat, min ESS, per parameter, divergences, converged flag, timings, backend, device), ``roi.csv`` (channel,
-spend, incremental_revenue, roi_mean, roi_median, roi_lo_90, roi_hi_90) and, when ``training.rolling_splits.enabled``,
+spend, incremental_revenue, roi_mean, roi_median, roi_lo_90, roi_hi_90), ``plausibility.json`` (the plausibility
+gate's figures and verdict: :mod:`mmm_meridian.train.plausibility`) and, when ``training.rolling_splits.enabled``,
 ``splits/<i>/`` per walk-forward split (see :mod:`mmm_meridian.train.rolling`).
 """
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from mmm_meridian import frame as cols
 from mmm_meridian.features.spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
-from mmm_meridian.train import runtime
+from mmm_meridian.train import plausibility, runtime
 from mmm_meridian.train.diagnostics import Diagnostics, gate
 from mmm_meridian.train.fit import FitJob, run_job
 from mmm_meridian.train.rolling import run_job_in_subprocess, run_rolling
@@ -35,6 +36,19 @@ def make_job(ctx: Any, plan: runtime.RuntimePlan) -> FitJob:
                   holdout_weeks=spec.holdout_weeks, chain_batch_size=cfg.runtime.chain_batch_size,
                   reconstruction_batch_size=cfg.runtime.reconstruction_batch_size,
                   progress_every_s=cfg.training.progress_every_s, label="train")
+
+
+def check_plausibility(ctx: Any, diagnostics: Diagnostics) -> plausibility.Plausibility:
+    """Judge the fit against ``complexity.plausibility``, write ``plausibility.json``, then fail or warn."""
+    limits = ctx.cfg.complexity.plausibility
+    figures = diagnostics.extra.get("revenue_figures") or {}
+    roi = pd.read_csv(ctx.out.dir / "roi.csv")
+    verdict = plausibility.judge(roi, figures["total_revenue"], figures.get("negative_baseline_prob"),
+                                 ctx.cfg.model.priors.roi_bounds, limits)
+    verdict.accepted_below_gate = not verdict.passed
+    ctx.out.write_json(plausibility.FILE, verdict.to_dict())
+    plausibility.gate(verdict, limits.on_failure.value)
+    return verdict
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -55,11 +69,14 @@ def run(ctx: Any) -> dict[str, Any]:
     if cfg.training.on_failure_override is not None:
         thresholds = dataclasses.replace(thresholds, on_failure=cfg.training.on_failure_override)
     gate(diagnostics, thresholds)
+    verdict = check_plausibility(ctx, diagnostics)
     summary: dict[str, Any] = {
         "converged": diagnostics.converged, "max_rhat": diagnostics.max_rhat, "min_ess": diagnostics.min_ess,
         "divergences": diagnostics.divergences, "sampling_seconds": diagnostics.extra.get("sampling_seconds"),
         "backend": diagnostics.extra.get("backend"), "device": diagnostics.extra.get("device"),
         "preset": cfg.training.preset}
+    summary["plausible"] = verdict.passed
+    summary["media_share"] = round(verdict.media_share, 4)
     roi = pd.read_csv(ctx.out.dir / "roi.csv")
     summary["roi_mean"] = dict(zip(roi["channel"], roi["roi_mean"].round(4), strict=True))
     if cfg.training.rolling_splits.enabled:
