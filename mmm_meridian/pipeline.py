@@ -253,8 +253,12 @@ def _preflight(cfg: MMMConfig, later: list[str], store: ArtifactStore, checked: 
         if name in checked or module is None:
             continue
         check = getattr(importlib.import_module(module), "preflight_check", None)
-        if check is None or check(cfg, store, logging.getLogger(f"mmm_meridian.{name}")):
-            checked.add(name)
+        try:
+            if check is None or check(cfg, store, logging.getLogger(f"mmm_meridian.{name}")):
+                checked.add(name)
+        except UserError as exc:
+            exc.stage = exc.stage or name
+            raise
 
 
 def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume: bool = True,

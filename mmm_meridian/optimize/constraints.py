@@ -108,9 +108,17 @@ class MixBreach:
 
     def describe(self) -> str:
         limit = self.high if self.side == "above" else self.low
-        return (f"{self.channel} holds {self.current_share:.1%} of spend, {self.side} its "
-                f"{'maximum' if self.side == 'above' else 'minimum'} {limit:.1%} "
-                f"(x{(limit / self.current_share) if self.current_share > 0 else float('inf'):.2g} of its spend)")
+        return (f"{self.channel} holds {_share(self.current_share)} of spend, {self.side} its "
+                f"{'maximum' if self.side == 'above' else 'minimum'} {_share(limit)} "
+                f"({_scale(limit / self.current_share)} its spend)")
+
+
+def _share(value: float) -> str:
+    return f"{value:.1%}" if value >= 0.01 else f"{value:.2%}"
+
+
+def _scale(value: float) -> str:
+    return f"{value:,.0f}x" if value >= 10 else f"{value:.2g}x"
 
 
 def current_mix_breaches(bounds: ShareBounds, historical_spend: Sequence[float]) -> list[MixBreach]:
@@ -156,8 +164,8 @@ class BoundsReach:
         return self.min_scale > self.observed_max_scale * (1 + 1e-9)
 
     def describe(self) -> str:
-        return (f"{self.channel}: the bounds force at least x{self.min_scale:.3g} its current spend, while its "
-                f"largest week was x{self.observed_max_scale:.3g} its average week")
+        return (f"{self.channel}: the bounds force at least {_scale(self.min_scale)} its current spend, while its "
+                f"largest week was {_scale(self.observed_max_scale)} its average week")
 
 
 def bounds_reach(bounds: ShareBounds, historical_spend: Sequence[float],

@@ -123,12 +123,14 @@ def preflight(opt: OptimizationConfig, channels: list[str], historical: np.ndarr
     Raises:
         ConfigError: infeasible bounds, or the current mix breaks them with ``on_current_mix_outside: fail``.
     """
-    request = main_request(opt, channels, historical)
-    breaches = check_current_mix(request.bounds, historical, opt.platform_constraints.on_current_mix_outside.value)
+    # Bounds only: building the plan request would import Meridian before the pipeline has set its runtime.
+    bounds = share_bounds(opt.platform_constraints, channels, current_share=historical / historical.sum())
+    check_feasible(bounds, historical)
+    breaches = check_current_mix(bounds, historical, opt.platform_constraints.on_current_mix_outside.value)
     for breach in breaches:
         log.warning("optimize: the current mix breaks the bounds: %s (on_current_mix_outside=warn: the best plan "
                     "inside them is shown next to the current mix, with what the constraints cost)", breach.describe())
-    reach = bounds_reach(request.bounds, historical, weekly_reach(weekly, channels))
+    reach = bounds_reach(bounds, historical, weekly_reach(weekly, channels))
     if opt.flag_extrapolation:
         for item in reach:
             if item.forces_extrapolation:

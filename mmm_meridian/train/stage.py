@@ -17,8 +17,11 @@ from typing import Any
 import pandas as pd
 
 from mmm_meridian import frame as cols
+from mmm_meridian.artifacts import dumps
+from mmm_meridian.errors import UserError
 from mmm_meridian.features.spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
-from mmm_meridian.train import plausibility, runtime
+from mmm_meridian.pipeline import stage_config
+from mmm_meridian.train import plausibility, quarantine, runtime
 from mmm_meridian.train.diagnostics import Diagnostics, gate
 from mmm_meridian.train.fit import FitJob, run_job
 from mmm_meridian.train.rolling import run_job_in_subprocess, run_rolling
@@ -58,23 +61,42 @@ def run(ctx: Any) -> dict[str, Any]:
     if plan.backend == "tensorflow":
         ctx.log.info("train: Meridian's TensorFlow backend is deprecated and about 3x slower than JAX here")
     job = make_job(ctx, plan)
-    if runtime.matches_loaded(plan):
+    train_dir = ctx.store.stage_dir("train")
+    features = ctx.store.manifest("features")
+    key = quarantine.fit_key(stage_config(cfg, "train"), features.digest if features is not None else "")
+    held = quarantine.matching(train_dir, key)
+    if held is not None:  # the same config and inputs were fitted and refused: judge that fit again, no resampling
+        quarantine.promote(held, ctx.out.dir)
+    elif runtime.matches_loaded(plan):
         runtime.apply(plan)
         run_job(job, ctx.out.dir)
     else:
         ctx.log.info("train: Meridian is loaded with another backend in this process; fitting in a subprocess")
         run_job_in_subprocess(job, ctx.out.dir, plan, cfg.training.split_timeout_s, "the train fit")
-    diagnostics = Diagnostics.from_dict(json.loads((ctx.out.dir / "diagnostics.json").read_text(encoding="utf-8")))
+    diagnostics_path = ctx.out.dir / "diagnostics.json"
+    diagnostics = Diagnostics.from_dict(json.loads(diagnostics_path.read_text(encoding="utf-8")))
     thresholds = cfg.complexity.identifiability
     if cfg.training.on_failure_override is not None:
         thresholds = dataclasses.replace(thresholds, on_failure=cfg.training.on_failure_override)
-    gate(diagnostics, thresholds)
-    verdict = check_plausibility(ctx, diagnostics)
+    try:
+        gate(diagnostics, thresholds)
+        verdict = check_plausibility(ctx, diagnostics)
+    except UserError as exc:
+        if held is None:
+            quarantine.keep(ctx.out.dir, train_dir, key, exc.what)
+        exc.fix += (f"; the fit is kept in {quarantine.folder(train_dir)}: re-running train with the failed gate's "
+                    "on_failure=warn and nothing else changed accepts it without resampling")
+        raise
+    diagnostics.extra["accepted_below_gate"] = not diagnostics.converged
+    diagnostics.extra["promoted_from_quarantine"] = held is not None
+    diagnostics_path.write_text(dumps(diagnostics.to_dict()) + "\n", encoding="utf-8")
+    if held is not None:
+        quarantine.discard(train_dir)
     summary: dict[str, Any] = {
         "converged": diagnostics.converged, "max_rhat": diagnostics.max_rhat, "min_ess": diagnostics.min_ess,
         "divergences": diagnostics.divergences, "sampling_seconds": diagnostics.extra.get("sampling_seconds"),
         "backend": diagnostics.extra.get("backend"), "device": diagnostics.extra.get("device"),
-        "preset": cfg.training.preset}
+        "preset": cfg.training.preset, "promoted_from_quarantine": held is not None}
     summary["plausible"] = verdict.passed
     summary["media_share"] = round(verdict.media_share, 4)
     roi = pd.read_csv(ctx.out.dir / "roi.csv")

@@ -8,7 +8,16 @@ import pytest
 
 from mmm_meridian.config.decisions import ChannelSpendBounds, PlatformConstraintsConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.optimize.constraints import check_feasible, feasible_centre, share_bounds, to_meridian, violations
+from mmm_meridian.optimize.constraints import (
+    bounds_reach,
+    check_current_mix,
+    check_feasible,
+    current_mix_breaches,
+    feasible_centre,
+    share_bounds,
+    to_meridian,
+    violations,
+)
 from mmm_meridian.optimize.risk import compare_plans, extrapolation
 
 CHANNELS = ["search", "display", "video", "social"]
@@ -114,3 +123,58 @@ def test_extrapolation_flags_plans_beyond_the_observed_weeks():
     assert flags.loc["a", "extrapolation"] == "above observed range"  # typical week 40 > largest week 30
     assert flags.loc["b", "extrapolation"] == "below observed range"  # typical week 5 < smallest week 8
     assert flags.loc["c", "extrapolation"] == ""
+
+
+# The real Conjura apparel brand's mix: one channel with 64 % of spend, several under 5 %.
+CONJURA = {"meta_facebook": 0.644, "meta_instagram": 0.233, "google_pmax": 0.077, "google_search": 0.019,
+           "google_video": 0.017, "google_display": 0.007, "google_shopping": 0.003, "meta_other": 0.0005}
+
+
+def test_ratio_bounds_follow_each_channel_and_tighten_the_shares():
+    share = np.array([0.6, 0.3, 0.1, 0.0])
+    config = PlatformConstraintsConfig(min_spend_pct=0.0, max_spend_pct=0.5, min_spend_ratio=0.5,
+                                       max_spend_ratio=1.5,
+                                       channel_overrides={"video": ChannelSpendBounds(max_spend_ratio=3.0)})
+    bounds = share_bounds(config, CHANNELS, current_share=share)
+    np.testing.assert_allclose(bounds.low, [0.3, 0.15, 0.05, 0.0])
+    np.testing.assert_allclose(bounds.high, [0.5, 0.45, 0.3, 0.0])  # search capped by the 50 % share
+    # Without ratio bounds the same config gives plain shares.
+    plain = share_bounds(PlatformConstraintsConfig(0.0, 0.5), CHANNELS, current_share=share)
+    np.testing.assert_allclose(plain.high, [0.5] * 4)
+
+
+def test_ratio_bounds_that_cross_the_share_bounds_are_refused_naming_the_channel():
+    config = PlatformConstraintsConfig(min_spend_pct=0.2, max_spend_pct=1.0, max_spend_ratio=1.5)
+    with pytest.raises(ConfigError, match="channel video gets a minimum share of 20.00% above its maximum 15.00%"):
+        share_bounds(config, CHANNELS, current_share=np.array([0.5, 0.4, 0.1, 0.0]))
+
+
+def test_the_current_mix_outside_the_share_bounds_is_named_channel_by_channel():
+    channels = list(CONJURA)
+    historical = np.array(list(CONJURA.values())) * 1e9
+    bounds = share_bounds(PlatformConstraintsConfig(), channels, current_share=historical / historical.sum())
+    breaches = current_mix_breaches(bounds, historical)
+    assert [b.channel for b in breaches] == ["meta_facebook", "google_search", "google_video", "google_display",
+                                             "google_shopping", "meta_other"]
+    assert breaches[0].side == "above" and breaches[-1].side == "below"
+    with pytest.raises(ConfigError) as caught:
+        check_current_mix(bounds, historical, "fail")
+    message = caught.value.message
+    assert "meta_facebook holds 64.4% of spend, above its maximum 40.0% (0.62x its spend)" in message
+    assert "meta_other holds 0.05% of spend, below its minimum 5.0% (100x its spend)" in message
+    assert "min_spend_ratio=0.5" in caught.value.fix and "on_current_mix_outside=warn" in caught.value.fix
+    assert [b.channel for b in check_current_mix(bounds, historical, "warn")] == [b.channel for b in breaches]
+    # Ratio bounds always contain today's mix.
+    relative = share_bounds(PlatformConstraintsConfig(0.0, 1.0, 0.5, 1.5), channels,
+                            current_share=historical / historical.sum())
+    assert check_current_mix(relative, historical, "fail") == []
+
+
+def test_bounds_that_force_spend_beyond_any_observed_week_are_flagged():
+    historical = np.array([0.9, 0.1]) * 1e6
+    bounds = share_bounds(PlatformConstraintsConfig(min_spend_pct=0.3, max_spend_pct=1.0), ["big", "small"],
+                          current_share=historical / historical.sum())
+    reach = bounds_reach(bounds, historical, weekly_max_over_mean=[1.5, 2.0])
+    assert [r.forces_extrapolation for r in reach] == [False, True]
+    assert reach[1].min_scale == pytest.approx(3.0) and reach[1].max_scale == pytest.approx(10.0)
+    assert "at least 3x its current spend, while its largest week was 2x its average week" in reach[1].describe()

@@ -68,7 +68,7 @@ def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):
                "~optimization.scenario_presets.budget_minus_20", "~optimization.scenario_presets.current_budget",
                "optimization.scenario_presets.conservative.max_spend_pct=0.3",
                "optimization.sensitivity.n_draws=50", "optimization.response_curves=false",
-               "optimization.max_posterior_draws=60"]
+               "optimization.max_posterior_draws=60", "optimization.platform_constraints.on_current_mix_outside=warn"]
     summary, out = run_stage(fitted, tmp_path, *presets)
     allocation = pd.read_csv(out / "allocation.csv")
     assert list(allocation["channel"]) == ["google_search", "google_display", "google_video"]
@@ -103,7 +103,49 @@ def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):
     assert doc["expected_lift"]["lo"] <= doc["expected_lift"]["mean"] <= doc["expected_lift"]["hi"]
     assert summary["prob_beats_current"] == pytest.approx(doc["prob_beats_current"], abs=1e-4)
     assert any("historical mix breaks the platform constraints" in note for note in doc["business_notes"])
+    assert [b["channel"] for b in doc["current_mix_breaches"]] == ["google_search"]
+    assert doc["current_mix_breaches"][0]["side"] == "above"
     assert (out / stage.HTML_FILE).stat().st_size > 10_000
+
+
+def test_a_plan_that_loses_to_the_current_mix_is_never_the_recommendation(fitted, tmp_path):
+    # google_search, the channel with the highest true ROI (3.0) and over 40 % of spend, capped at 5 %: the best
+    # plan inside these bounds must move most of its budget to channels that return less.
+    summary, out = run_stage(fitted, tmp_path, "optimization.platform_constraints.on_current_mix_outside=warn",
+                             "optimization.platform_constraints.channel_overrides.google_search.max_spend_pct=0.05",
+                             "optimization.platform_constraints.max_spend_pct=0.95", "optimization.meridian_html=false",
+                             "optimization.max_posterior_draws=60", "optimization.sensitivity.n_draws=60")
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["expected_lift"]["mean"] < 0
+    assert doc["recommendation"] == {"status": "keep_current_mix", "verdict": "loses to the current mix",
+                                     "constraints_cost": pytest.approx(-doc["expected_lift"]["mean"]),
+                                     "constraints_cost_pct": pytest.approx(-doc["expected_lift"]["pct"])}
+    assert summary["recommendation"] == "keep_current_mix"
+    scenarios = pd.read_csv(out / "scenarios.csv")
+    ok = scenarios[scenarios["status"] == "ok"]
+    assert len(ok) >= 5
+    # Each scenario's verdict follows its own posterior: no losing scenario is labelled as beating the mix.
+    for row in ok.itertuples():
+        assert row.verdict == stage.verdict(row.lift, row.lift_pct)
+        assert (row.verdict == "beats the current mix") == (row.lift_pct >= stage.NO_BETTER_PCT)
+    assert "loses to the current mix" in set(ok["verdict"])
+
+
+def test_response_curves_stay_bounded_however_far_the_bounds_reach(fitted, tmp_path):
+    from mmm_meridian.optimize import meridian_optimizer as mo
+
+    # The smallest channel may take 95 % of the budget: Meridian's own curves would run to ~9x in 0.01 steps.
+    summary, out = run_stage(fitted, tmp_path, "optimization.platform_constraints.min_spend_pct=0.0",
+                             "optimization.platform_constraints.max_spend_pct=0.95", "optimization.scenario_presets={}",
+                             "optimization.max_posterior_draws=60", "optimization.sensitivity.n_draws=60")
+    curves = pd.read_csv(out / "response_curves.csv")
+    per_channel = curves.groupby("channel")["spend_multiplier"]
+    assert per_channel.count().max() <= 101 + mo.CURVE_POINTS_BEYOND_2X
+    reach = json.loads((out / "summary.json").read_text())["bounds_reach"]
+    assert per_channel.max().max() >= max(r["max_scale"] for r in reach)  # the curves still cover the bounds
+    assert (out / stage.HTML_FILE).stat().st_size > 10_000
+    assert list(mo.curve_multipliers(1.5)) == pytest.approx(np.arange(0, 1.5 + 1e-9, 0.02))
+    assert len(mo.curve_multipliers(800.0)) == 101 + mo.CURVE_POINTS_BEYOND_2X
 
 
 def test_profit_objective_lets_the_budget_move(fitted, tmp_path):
