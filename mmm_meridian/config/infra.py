@@ -79,11 +79,20 @@ class RuntimeConfig:
 @dataclass
 class TrackingConfig:
     enabled: bool = True
-    uri: Optional[str] = None  # None: a local sqlite store under paths.root
+    # None: a local sqlite store under paths.root (under paths.artifacts for k8s Jobs and parallel sweep jobs, so
+    # that no two processes write one sqlite file); else an MLflow server (http://host:5000) or database URI.
+    uri: Optional[str] = None
+    # What to do when the store does not answer the start-up check: true stops with exit status 2 before any work;
+    # false (the default, for local runs) runs the command untracked with one warning. The k8s profile sets true.
+    required: bool = False
+    connect_timeout_s: int = 3  # how long the start-up check waits for the tracking server (MLflow takes whole s)
     experiment_name: str = "${project.name}"
     log_model: bool = True  # log the trained model as an MLflow pyfunc model predicting revenue for spend plans
     register_model: bool = False
     registered_model_name: str = "${project.name}"
+
+    def __post_init__(self) -> None:
+        check_range("tracking.connect_timeout_s", self.connect_timeout_s, 1, 600)
 
 
 @dataclass

@@ -51,7 +51,9 @@ def test_container_profiles_use_the_volumes_and_a_sqlite_store_without_env(profi
     assert cfg.paths.logs == "/artifacts/shop/logs"
     assert cfg.tracking.uri is None  # -> the sqlite store on the artifacts volume:
     moved = load_config([f"profile={profile}", f"profiles.{profile}.root={tmp_path}"])
-    assert tracking_uri(moved) == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    # k8s Jobs may run at once on one volume: each logs to its own artifacts folder's store (see mmm_meridian.tracking)
+    store = "mlruns" if profile == "docker" else "mmm_demo/mlruns"
+    assert tracking_uri(moved) == f"sqlite:///{tmp_path}/{store}/mlflow.db"
     # docker keeps the download cache with the data; k8s mounts the data claim read-only, so it caches on /artifacts
     assert cfg.paths.cache == ("/data/.mmm_cache" if profile == "docker" else "/artifacts/.mmm_cache")
     assert getattr(cfg.profiles, profile).data_dir == "/data"
