@@ -104,15 +104,41 @@ class CustomEvent:
     dates: List[str] = field(default_factory=list)
 
 
+AUTO_COUNTRY = "auto"
+
+
 @dataclass
 class HolidaysConfig:
     """Public holidays from the ``holidays`` package: one control counting holiday days per week, plus one indicator
-    control per holiday whose name contains an entry of ``separate`` (e.g. ``[Christmas, Thanksgiving]``)."""
+    control per holiday whose name contains an entry of ``separate`` (e.g. ``[Christmas, Thanksgiving]``).
+
+    ``country`` picks each series' calendar: ``auto`` (default) reads it from the series' territory / country key (the
+    ``data.geo_col`` value of each geo, or the ``data.series`` filter on a key named like territory or country; codes
+    such as GB, GBR, UK or names such as "United Kingdom" are understood); one code (``GB``) for every geo; or a
+    mapping geo -> code (``{GB: GB, US: US}``; geos not listed are derived as under auto). A series whose country
+    cannot be derived gets ``fallback_country`` with a warning in the log (null: it is an error instead). The calendar
+    of every geo is logged and recorded in ``feature_spec.json`` (``holiday_calendars``).
+    """
 
     enabled: bool = True
-    country: str = "US"
-    subdivision: Optional[str] = None
+    # Typed Any: a single code or a mapping geo -> code (OmegaConf has no union of str and dict).
+    country: Any = AUTO_COUNTRY
+    fallback_country: Optional[str] = "US"
+    subdivision: Optional[str] = None  # applies to every geo's calendar
     separate: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        where = "config key features.seasonality.holidays.country"
+        if isinstance(self.country, Mapping):
+            self.country = {str(geo): code for geo, code in self.country.items()}
+            bad = {geo: code for geo, code in self.country.items() if not isinstance(code, str) or not code.strip()}
+            if bad or not self.country:
+                raise ConfigError(f"features.seasonality.holidays.country maps geo(s) to non-codes {bad}" if bad else
+                                  "features.seasonality.holidays.country is an empty mapping", where=where,
+                                  fix="map each geo to a country code, e.g. {GB: GB, US: US}, or use auto")
+        elif not isinstance(self.country, str) or not self.country.strip():
+            raise ConfigError(f"features.seasonality.holidays.country={self.country!r} is neither a country code nor "
+                              "a mapping geo -> code", where=where, fix="use auto, a code such as GB, or {GB: GB}")
 
 
 @dataclass
@@ -307,5 +333,43 @@ class ConvergenceConfig:
 
 
 @dataclass
+class PlausibilityConfig:
+    """Is the fitted model's story believable? Judged after the convergence gate, on posterior means.
+
+    A model can converge and still tell an impossible story: on the real Conjura apparel brand, with no business
+    knowledge, one channel "caused" 155 % of all revenue (so the baseline had to be negative). Each limit below is
+    checked on every fit; ``on_failure: fail`` stops the train stage with exit status 2 naming the channel and the
+    number, ``warn`` keeps the model and the deck says on its first page that it was accepted below this gate.
+
+    - ``max_media_share``: paid media's incremental revenue as a share of all revenue (0.8: 80 %). Published MMMs of
+      e-commerce brands put media at roughly 10-50 % of revenue; above 80 % the baseline (brand, seasonality,
+      organic demand) is left with almost nothing.
+    - ``max_channel_share``: the same for any one channel (0.5).
+    - ``max_negative_baseline_prob``: posterior probability that revenue without media would be negative over the
+      period (Meridian's Analyzer ``negative_baseline_probability``; 0.8 is the fail threshold of Meridian's own
+      model review, ``BaselineConfig``, which asks for a review above 0.2).
+    - ``roi_bounds_factor``: a channel with ``model.priors.roi_bounds`` [lo, hi] fails when its posterior-mean ROI
+      is above hi x factor or below lo / factor: the data pulled it far from what the business told the model.
+    - ``max_roi``: any channel's posterior-mean ROI (revenue per unit of spend); null: not judged (small channels can
+      show high ROIs that move little money, which the share limits judge better).
+    """
+
+    max_media_share: float = 0.8
+    max_channel_share: float = 0.5
+    max_negative_baseline_prob: float = 0.8
+    roi_bounds_factor: float = 2.0
+    max_roi: Optional[float] = None
+    on_failure: OnFailure = OnFailure.fail
+
+    def __post_init__(self) -> None:
+        check_range("complexity.plausibility.max_media_share", self.max_media_share, 0, lo_open=True)
+        check_range("complexity.plausibility.max_channel_share", self.max_channel_share, 0, lo_open=True)
+        check_range("complexity.plausibility.max_negative_baseline_prob", self.max_negative_baseline_prob, 0, 1)
+        check_range("complexity.plausibility.roi_bounds_factor", self.roi_bounds_factor, 1)
+        check_range("complexity.plausibility.max_roi", self.max_roi, 0, lo_open=True)
+
+
+@dataclass
 class ComplexityConfig:
     identifiability: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+    plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)

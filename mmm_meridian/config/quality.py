@@ -64,7 +64,7 @@ class QualityThresholdsConfig:
     critical_checks: List[str] = field(default_factory=lambda: ["required_columns", "non_finite_values",
                                                                 "negative_values", "min_weeks", "spend_variation",
                                                                 "kpi_variation", "future_dates",
-                                                                "mixed_frequencies"])
+                                                                "mixed_frequencies", "kpi_gaps"])
 
     def __post_init__(self) -> None:
         check_range("validation.quality_thresholds.min_validation_score", self.min_validation_score, 0, 1)
@@ -128,13 +128,24 @@ class KpiMissingPolicy(str, Enum):
     fail = "fail"
 
 
+class KpiLongGapPolicy(str, Enum):
+    """What happens to a gap in the KPI longer than ``max_gap_days`` (only under ``kpi_policy=impute``)."""
+
+    fail = "fail"  # validate's critical check kpi_gaps fails, and transform refuses: never invent weeks of sales
+    exclude = "exclude"  # keep the weeks (placeholder KPI, interpolated) but hold them out of Meridian's likelihood
+    interpolate = "interpolate"  # interpolate them like short gaps (the model is then fitted to invented sales)
+
+
 @dataclass
 class MissingDataConfig:
     strategy: ImputationStrategy = ImputationStrategy.campaign_aware
     pause_detection: bool = True
     outage_detection: bool = True
+    # A missing KPI: impute (short gaps interpolated; long ones as kpi_long_gaps says), drop its weeks, or fail.
     kpi_policy: KpiMissingPolicy = KpiMissingPolicy.impute
-    max_gap_days: int = 14  # longer outage gaps are not interpolated; they are reported
+    # Gaps in the KPI longer than max_gap_days: fail (default), exclude (out of the fit) or interpolate.
+    kpi_long_gaps: KpiLongGapPolicy = KpiLongGapPolicy.fail
+    max_gap_days: int = 14  # longer gaps are not interpolated: media -> 0, outages -> median ratio, KPI -> kpi_long_gaps
 
     def __post_init__(self) -> None:
         check_range("enhanced_cleaning.missing_data.max_gap_days", self.max_gap_days, 0)

@@ -32,14 +32,44 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 
 
+def _excluded_mask(mmm: Any) -> np.ndarray:
+    """Boolean (geo, time) mask of the weeks excluded from the fit because their KPI is a placeholder.
+
+    :func:`mmm_meridian.train.meridian_adapter.build_holdout` writes them as CLOSED date ranges (start and end), the
+    forecast holdouts as open ranges running to the end of the data; this reads the closed ones back.
+    """
+    geos = [str(g) for g in mmm.input_data.geo.values]
+    times = pd.to_datetime([str(t) for t in mmm.input_data.time.values])
+    excluded = np.zeros((len(geos), len(times)), dtype=bool)
+    holdout = getattr(mmm.model_spec, "holdout", None)
+    if holdout is None or getattr(mmm.model_spec, "holdout_id", None) is not None \
+            or isinstance(holdout.spec, meridian_spec.RandomHoldoutSpec):
+        return excluded
+    entries = [(None, r) for r in holdout.spec if isinstance(r, meridian_spec.DateRange)]
+    entries += [(geo, r) for g in holdout.spec if isinstance(g, meridian_spec.GeoHoldoutSpec)
+                for geo in g.geos for r in g.date_ranges]
+    for geo, date_range in entries:
+        if date_range.start_date is None or date_range.end_date is None:
+            continue  # an open range is a forecast holdout
+        inside = (times >= pd.Timestamp(date_range.start_date)) & (times <= pd.Timestamp(date_range.end_date))
+        rows = slice(None) if geo is None else [geos.index(str(geo))]
+        excluded[rows, inside] = True
+    return excluded
+
+
 def holdout_mask(mmm: Any) -> np.ndarray:
-    """Boolean (geo, time) mask of the observations left out of the fit (all False without a holdout)."""
+    """Boolean (geo, time) mask of the observations held out of the fit AS A FORECAST to score (all False without).
+
+    Weeks that Meridian also leaves out of the likelihood because their KPI is only a placeholder for a long gap
+    (``enhanced_cleaning.missing_data.kpi_long_gaps=exclude``) are not part of it: there is no real KPI to score there.
+    """
     n_geos, n_times = len(mmm.input_data.geo), len(mmm.input_data.time)
     mask = mmm.model_context.compiled_holdout_id
     if mask is None:
         return np.zeros((n_geos, n_times), dtype=bool)
     mask = np.asarray(mask, dtype=bool)
-    return np.broadcast_to(mask, (n_geos, n_times)) if mask.ndim == 1 else mask
+    mask = np.broadcast_to(mask, (n_geos, n_times)) if mask.ndim == 1 else mask
+    return mask & ~_excluded_mask(mmm)
 
 
 def predictive_table(mmm: Any, interval: float, seed: int = 0) -> pd.DataFrame:
@@ -91,9 +121,19 @@ def model_summary(mmm: Any) -> dict[str, Any]:
 
 
 def with_geo_holdout(mmm: Any, geos: list[str], start: str) -> Any:
-    """The same model with the weeks from ``start`` held out in ``geos`` only."""
-    holdout = meridian_spec.HoldoutSpec(spec=[meridian_spec.GeoHoldoutSpec(
-        geos=geos, date_ranges=[meridian_spec.DateRange(start_date=start)])])
+    """The same model with the weeks from ``start`` held out in ``geos`` only (weeks excluded for a placeholder KPI
+    stay excluded, as closed ranges: see :func:`holdout_mask`)."""
+    excluded = _excluded_mask(mmm)
+    names = [str(g) for g in mmm.input_data.geo.values]
+    times = [str(t) for t in mmm.input_data.time.values]
+    specs = []
+    for row, geo in enumerate(names):
+        ranges = [meridian_spec.DateRange(start_date=start)] if geo in geos else []
+        ranges += [meridian_spec.DateRange(start_date=a, end_date=b) for a, b in
+                   adapter.week_runs([times[j] for j in np.flatnonzero(excluded[row])], times)]
+        if ranges:
+            specs.append(meridian_spec.GeoHoldoutSpec(geos=[geo], date_ranges=ranges))
+    holdout = meridian_spec.HoldoutSpec(spec=specs)
     spec = dataclasses.replace(mmm.model_spec, holdout=holdout, holdout_id=None)
     return meridian_model.Meridian(input_data=mmm.input_data, model_spec=spec)
 

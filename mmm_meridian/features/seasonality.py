@@ -1,19 +1,28 @@
 """Time features: annual Fourier terms, public holidays, custom business events and Meridian's knots.
 
-All features here vary over time only (the same value for every geo). Each is a weekly control column named after
-what it measures, so ``feature_spec.json`` and the report can say which seasonality terms the model used.
+Fourier terms, custom events and the trend vary over time only (the same value for every geo). Holidays follow each
+series' own country (:func:`resolve_calendars`): when every geo has the same calendar they are time-only too; when geos
+have different calendars (a geo model across countries) the holiday controls vary by geo and week. Each feature is a
+weekly control column named after what it measures, so ``feature_spec.json`` and the report can say which seasonality
+terms the model used.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mmm_meridian.config.modeling import CustomEvent, HolidaysConfig, SeasonalityConfig
+from mmm_meridian import frame as cols
+from mmm_meridian.config.data import DataConfig
+from mmm_meridian.config.modeling import AUTO_COUNTRY, CustomEvent, HolidaysConfig, SeasonalityConfig
 from mmm_meridian.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -35,15 +44,117 @@ def fourier_terms(weeks: pd.DatetimeIndex, n_terms: int) -> pd.DataFrame:
     return pd.DataFrame(columns, index=weeks)
 
 
-def _country_holidays(config: HolidaysConfig, years: list[int]) -> dict:
+# Key columns whose values name a country (data.keys / data.geo_col), matched case-insensitively.
+COUNTRY_KEY = re.compile(r"territor|country", re.IGNORECASE)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@functools.lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Every spelling the ``holidays`` package knows for a country -> its ISO alpha-2 code.
+
+    ISO alpha-2 and alpha-3 codes, the package's aliases (``UK``) and the country's name (``United Kingdom``), all
+    compared without case, spaces or punctuation.
+    """
+    import holidays  # imported here: only needed when holidays are enabled
+
+    names: dict[str, str] = {}
+    try:
+        from holidays.registry import COUNTRIES
+    except ImportError:  # an older holidays package: alpha-2 codes only
+        COUNTRIES = {}  # noqa: N806
+    # The registry first: the supported-country list also holds aliases (UK), which must map to the ISO code (GB).
+    for module, (cls_name, alpha2, *aliases) in COUNTRIES.items():
+        for spelling in (module, cls_name, alpha2, *aliases):
+            names.setdefault(_normalise(str(spelling)), alpha2)
+    for code in holidays.list_supported_countries():
+        if len(code) == 2:
+            names.setdefault(_normalise(code), code)
+    return names
+
+
+def country_code(value: Any) -> str | None:
+    """The ISO alpha-2 code of a territory value (``GB``, ``gbr``, ``UK``, ``United Kingdom``), or None."""
+    if value is None:
+        return None
+    return _country_names().get(_normalise(str(value)))
+
+
+def resolve_calendars(geos: list[str], config: HolidaysConfig, data: DataConfig) -> dict[str, dict[str, Any]]:
+    """The holiday calendar of each geo and where it came from: ``{geo: {country, subdivision, source}}``.
+
+    ``features.seasonality.holidays.country`` decides: one code for every geo, or a mapping geo -> code; geos it does
+    not name (and every geo under ``auto``) take the country of their series: the geo's value when ``data.geo_col`` is
+    a territory / country key, else a ``data.series`` filter selecting one value of such a key. A geo left without a
+    country gets ``fallback_country`` (logged as a warning); with no fallback it is a configuration error.
+
+    Raises:
+        ConfigError: a configured code is unknown to the ``holidays`` package, or a geo has no country and
+            ``fallback_country`` is null.
+    """
+    where = "config key features.seasonality.holidays.country"
+    configured: Mapping[str, str] = config.country if isinstance(config.country, Mapping) else {}
+    unknown_geos = sorted(set(configured) - set(geos))
+    if unknown_geos:
+        raise ConfigError(f"features.seasonality.holidays.country maps geo(s) {unknown_geos} that are not in the data",
+                          where=where, fix=f"map the model's geos {geos}")
+    single = config.country if isinstance(config.country, str) and config.country != AUTO_COUNTRY else None
+    key_filter = [(k, v) for k, v in data.series.items()
+                  if COUNTRY_KEY.search(k) and v is not None and (not isinstance(v, (list, tuple)) or len(v) == 1)]
+    calendars: dict[str, dict[str, Any]] = {}
+    for geo in geos:
+        if geo in configured or single is not None:
+            wanted = configured.get(geo, single)
+            source = (f"features.seasonality.holidays.country.{geo}" if geo in configured else
+                      "features.seasonality.holidays.country")
+            code = country_code(wanted)
+            if code is None:
+                raise ConfigError(f"the holidays package does not know country {wanted!r} (for geo {geo})",
+                                  where=f"config key {source}",
+                                  fix="use an ISO country code such as GB, US, DE or FR, or auto")
+        else:
+            code, source = None, ""
+            if data.geo_col and COUNTRY_KEY.search(data.geo_col) and geo != cols.NATIONAL:
+                code, source = country_code(geo), f"data.geo_col {data.geo_col}={geo}"
+            for key, value in key_filter:
+                if code is None:
+                    value = value[0] if isinstance(value, (list, tuple)) else value
+                    code, source = country_code(value), f"data.series.{key}={value}"
+            if code is None:
+                if config.fallback_country is None:
+                    raise ConfigError(f"no holiday calendar for geo {geo!r}: its series has no territory or country "
+                                      "that the holidays package knows, and fallback_country is null", where=where,
+                                      fix=f"set features.seasonality.holidays.country (e.g. GB, or {{{geo}: GB}}), "
+                                          "or fallback_country")
+                code = country_code(config.fallback_country)
+                if code is None:
+                    raise ConfigError(f"the holidays package does not know country {config.fallback_country!r}",
+                                      where="config key features.seasonality.holidays.fallback_country",
+                                      fix="use an ISO country code such as US or GB")
+                source = "fallback_country (no territory or country found for this series)"
+                log.warning("features: holidays: no country found for geo %s (no data.geo_col or data.series value of "
+                            "a territory / country key that the holidays package knows): the %s calendar "
+                            "(features.seasonality.holidays.fallback_country) is used; set "
+                            "features.seasonality.holidays.country to choose", geo, code)
+        calendars[geo] = {"country": code, "subdivision": config.subdivision, "source": source}
+    for geo, calendar in calendars.items():
+        log.info("features: holidays: geo %s uses the %s%s calendar (%s)", geo, calendar["country"],
+                 f"-{calendar['subdivision']}" if calendar["subdivision"] else "", calendar["source"])
+    return calendars
+
+
+def _country_holidays(country: str, subdivision: str | None, years: list[int]) -> dict:
     import holidays  # imported here: only needed when holidays are enabled
 
     try:
-        return dict(holidays.country_holidays(config.country, subdiv=config.subdivision, years=years))
+        return dict(holidays.country_holidays(country, subdiv=subdivision, years=years))
     except (NotImplementedError, KeyError) as exc:
         supported = sorted(holidays.list_supported_countries())
-        raise ConfigError(f"the holidays package does not know country={config.country!r} "
-                          f"subdivision={config.subdivision!r} ({exc})",
+        raise ConfigError(f"the holidays package does not know country={country!r} "
+                          f"subdivision={subdivision!r} ({exc})",
                           where="config key features.seasonality.holidays",
                           fix=f"use an ISO country code such as {', '.join(supported[:12])}, ... "
                               "(and a subdivision that country defines, or null)") from exc
@@ -53,14 +164,25 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
 
 
-def holiday_features(weeks: pd.DatetimeIndex, config: HolidaysConfig) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+def holiday_features(weeks: pd.DatetimeIndex, config: HolidaysConfig,
+                     country: str | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """``holiday_days`` (public holiday days in each week) and one indicator per ``separate`` holiday name.
+
+    Args:
+        weeks: week starts.
+        config: the holidays settings (``subdivision``, ``separate``).
+        country: the calendar's ISO code; None: ``config.country``, which must then be a single code.
 
     Returns:
         The feature frame (indexed by week) and, per column, the holiday dates it counts (ISO strings).
     """
+    country = country if country is not None else config.country
+    if not isinstance(country, str) or country == AUTO_COUNTRY:
+        raise ConfigError(f"holiday_features needs one country, got {country!r}",
+                          where="config key features.seasonality.holidays.country",
+                          fix="resolve the calendars per geo first (resolve_calendars)")
     years = sorted({d.year for d in weeks} | {(d + pd.Timedelta(days=6)).year for d in weeks})
-    calendar = _country_holidays(config, years)
+    calendar = _country_holidays(country, config.subdivision, years)
     starts = weeks.to_numpy().astype("datetime64[D]")
     counts = np.zeros(len(weeks))
     separate = {f"holiday_{_slug(name)}": name for name in config.separate}
@@ -80,9 +202,35 @@ def holiday_features(weeks: pd.DatetimeIndex, config: HolidaysConfig) -> tuple[p
     frame = pd.DataFrame({"holiday_days": counts, **indicators}, index=weeks)
     for col, wanted in separate.items():
         if not sources[col]:
-            log.warning("features: no %s holiday named like %r in the data's period; its control is dropped",
-                        config.country, wanted)
+            log.warning("features: no %s holiday named like %r in the data's period", country, wanted)
     return frame, sources
+
+
+def geo_holiday_features(weeks: pd.DatetimeIndex, config: HolidaysConfig, calendars: Mapping[str, str]
+                         ) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Holiday controls for geos with their own calendars (``calendars``: geo -> country code).
+
+    Returns:
+        A frame indexed by (geo, time) with the holiday columns, and per column its description for the feature spec
+        (the calendar of each geo and, per country, the holiday dates counted).
+    """
+    frames, dates = [], {}
+    by_country: dict[str, tuple[pd.DataFrame, dict[str, list[str]]]] = {}
+    for geo, country in calendars.items():
+        if country not in by_country:
+            by_country[country] = holiday_features(weeks, config, country)
+        frame = by_country[country][0]
+        frames.append(frame.set_axis(pd.MultiIndex.from_product([[geo], weeks], names=[cols.GEO, cols.TIME])))
+    for country, (_, sources) in by_country.items():
+        dates[country] = sources
+    combined = pd.concat(frames).fillna(0.0)
+    terms = {col: {"kind": "holiday", "calendars": dict(calendars), "subdivision": config.subdivision,
+                   "dates": {country: sources.get(col, []) for country, sources in dates.items()}}
+             for col in combined.columns}
+    for col, wanted in {f"holiday_{_slug(n)}": n for n in config.separate}.items():
+        if not combined[col].any():
+            log.warning("features: no holiday named like %r in any geo's calendar; its control is dropped", wanted)
+    return combined, terms
 
 
 def _event_days(event: CustomEvent) -> list[pd.Timestamp]:
@@ -116,12 +264,14 @@ def event_features(weeks: pd.DatetimeIndex, events: list[CustomEvent]) -> pd.Dat
 
 @dataclass
 class TimeFeatures:
-    """Time-only controls and the knots chosen for Meridian."""
+    """Calendar controls and the knots chosen for Meridian."""
 
-    frame: pd.DataFrame  # indexed by week
+    frame: pd.DataFrame  # time-only controls, indexed by week
     terms: dict[str, dict] = field(default_factory=dict)  # column -> description for feature_spec.json
     knots: int | None = None  # Meridian's `knots` argument (None: Meridian's default)
     knots_reason: str = ""
+    # Controls that differ by geo (holidays when geos have different calendars), indexed by (geo, time).
+    geo_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def choose_knots(n_weeks: int, n_geos: int, config: SeasonalityConfig, has_time_only_controls: bool) -> tuple[
@@ -146,10 +296,22 @@ def choose_knots(n_weeks: int, n_geos: int, config: SeasonalityConfig, has_time_
     return knots, reason
 
 
-def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfig, trend: bool) -> TimeFeatures:
-    """Every time-only control the seasonality and trend settings ask for, with the knots that go with them."""
+def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfig, trend: bool,
+                  calendars: Mapping[str, str] | None = None) -> TimeFeatures:
+    """Every calendar control the seasonality and trend settings ask for, with the knots that go with them.
+
+    Args:
+        weeks: the model's weeks.
+        n_geos: number of geos (a geo model's knots depend on it).
+        config: ``features.seasonality``.
+        trend: ``features.baseline.trend``.
+        calendars: geo -> holiday country code (:func:`resolve_calendars`). One calendar for every geo gives
+            time-only holiday controls; different calendars give per-geo controls in ``geo_frame``. None: one calendar,
+            ``holidays.country`` when it is a single code, else ``holidays.fallback_country``.
+    """
     parts: list[pd.DataFrame] = []
     terms: dict[str, dict] = {}
+    geo_frame = pd.DataFrame()
     if config.annual and config.fourier_terms > 0:
         frame = fourier_terms(weeks, config.fourier_terms)
         parts.append(frame)
@@ -158,10 +320,19 @@ def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfi
         log.warning("features: features.seasonality.weekly is ignored: the model is weekly, so day-of-week effects "
                     "cancel out within each week")
     if config.holidays.enabled:
-        frame, sources = holiday_features(weeks, config.holidays)
-        parts.append(frame)
-        terms.update({col: {"kind": "holiday", "country": config.holidays.country,
-                            "subdivision": config.holidays.subdivision, "dates": sources[col]} for col in frame})
+        if calendars is None:
+            single = config.holidays.country
+            calendars = {"*": single if isinstance(single, str) and single != AUTO_COUNTRY
+                         else config.holidays.fallback_country}
+        countries = sorted(set(calendars.values()))
+        if len(countries) == 1:
+            frame, sources = holiday_features(weeks, config.holidays, countries[0])
+            parts.append(frame)
+            terms.update({col: {"kind": "holiday", "country": countries[0], "subdivision": config.holidays.subdivision,
+                                "dates": sources[col]} for col in frame})
+        else:
+            geo_frame, geo_terms = geo_holiday_features(weeks, config.holidays, calendars)
+            terms.update(geo_terms)
     if config.custom_events:
         frame = event_features(weeks, config.custom_events)
         parts.append(frame)
@@ -169,11 +340,12 @@ def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfi
                       for e in config.custom_events})
     combined = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=weeks)
     # Constant columns (e.g. no holiday in the period) carry no information and make Meridian's EDA fail.
-    constant = [col for col in combined if combined[col].nunique() <= 1]
-    for col in constant:
-        log.warning("features: time control %s is constant over the data's period and is dropped", col)
-        terms.pop(col, None)
-    combined = combined.drop(columns=constant)
+    for table in (combined, geo_frame):
+        constant = [col for col in table if table[col].nunique() <= 1]
+        for col in constant:
+            log.warning("features: calendar control %s is constant over the data's period and is dropped", col)
+            terms.pop(col, None)
+        table.drop(columns=constant, inplace=True)
     knots, reason = choose_knots(len(weeks), n_geos, config, has_time_only_controls=not combined.empty)
     if trend and (knots is not None and knots == 1 or knots is None and n_geos == 1):
         # One knot is a constant intercept: a linear trend has to be a control of its own.
@@ -181,4 +353,4 @@ def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfi
         terms["trend"] = {"kind": "trend", "note": "linear 0..1 over the period (single knot)"}
     elif trend:
         terms["trend"] = {"kind": "trend", "note": f"spanned by Meridian's piecewise-linear knots ({knots})"}
-    return TimeFeatures(frame=combined, terms=terms, knots=knots, knots_reason=reason)
+    return TimeFeatures(frame=combined, terms=terms, knots=knots, knots_reason=reason, geo_frame=geo_frame)

@@ -66,6 +66,11 @@ class FeatureSpec:
     hill_before_adstock: bool
     holdout_weeks: int
     seasonality_terms: dict[str, dict] = field(default_factory=dict)
+    # Holiday calendar per geo: {"country": code or None, "subdivision": ..., "source": how it was chosen}.
+    holiday_calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Weeks (ISO dates) per geo whose KPI is a placeholder for a long gap (enhanced_cleaning.missing_data.
+    # kpi_long_gaps=exclude): the train stage holds them out of Meridian's likelihood, evaluate does not score them.
+    excluded_weeks: dict[str, list[str]] = field(default_factory=dict)
     # Geo models: HalfNormal scales of the geo-spread priors {"media": eta_m, "controls": xi_c}; None: Meridian's.
     geo_variation: dict[str, float | None] = field(default_factory=dict)
     kpi: str = "revenue"

@@ -11,12 +11,17 @@ Choices made for the user, each logged and recorded in the spec:
   model, a size proxy (``model.population_proxy``: mean weekly revenue or spend relative to the largest geo), since
   Meridian divides media and revenue by population to make geos comparable;
 - knots: see :func:`mmm_meridian.features.seasonality.choose_knots`;
-- constant controls are dropped (they carry no information and fail Meridian's EDA checks).
+- holidays: each geo's calendar from its series' country (:func:`mmm_meridian.features.seasonality.resolve_calendars`),
+  logged and recorded in ``holiday_calendars``;
+- constant controls are dropped (they carry no information and fail Meridian's EDA checks);
+- weeks whose KPI transform left as a placeholder for a long gap (``kpi_long_gaps=exclude``, listed in
+  ``transform/cleaning_log.json``) are recorded in ``excluded_weeks`` for the train stage to hold out of the fit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -27,7 +32,7 @@ from mmm_meridian import frame as cols
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import DataError
 from mmm_meridian.features.priors import all_channel_priors
-from mmm_meridian.features.seasonality import time_features
+from mmm_meridian.features.seasonality import resolve_calendars, time_features
 from mmm_meridian.features.spec import (
     INPUTS_FILE,
     SPEC_FILE,
@@ -106,15 +111,47 @@ def _data_controls(clean: pd.DataFrame, cfg: MMMConfig) -> list[ControlInput]:
     return kept
 
 
-def build_features(clean: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, FeatureSpec]:
+def _excluded(excluded_weeks: dict[str, list[str]] | None, geos: list[str], weeks: pd.DatetimeIndex,
+              cfg: MMMConfig) -> dict[str, list[str]]:
+    """The placeholder-KPI weeks per geo, checked against the table and against what is left to fit."""
+    if not excluded_weeks:
+        return {}
+    known = set(weeks.strftime("%Y-%m-%d"))
+    out: dict[str, list[str]] = {}
+    for geo, listed in sorted(excluded_weeks.items()):
+        stray = sorted(set(listed) - known)
+        if geo not in geos or stray:
+            raise DataError(f"the cleaning log excludes week(s) not in the clean table: geo {geo!r} "
+                            f"{stray[:3] if geo in geos else listed[:3]}", where="transform/cleaning_log.json",
+                            fix="re-run `mmm transform` (the clean table and its log come from different runs)")
+        out[geo] = sorted(set(listed))
+        left = len(weeks) - len(out[geo]) - cfg.model.holdout_weeks
+        needed = cfg.validation.coverage_frequency.min_weeks_required
+        if left < needed:
+            raise DataError(f"geo {geo}: {len(out[geo])} week(s) without KPI are kept out of the fit "
+                            f"(kpi_long_gaps=exclude) and {cfg.model.holdout_weeks} held out, leaving {left} weeks to "
+                            f"fit, fewer than the {needed} the model needs", where="transform/cleaning_log.json",
+                            fix="supply the missing KPI, or use a longer history (validation.coverage_frequency."
+                                "min_weeks_required sets the minimum)")
+        log.warning("features: geo %s: %d week(s) with a placeholder KPI will be held out of the fit: %s .. %s",
+                    geo, len(out[geo]), out[geo][0], out[geo][-1])
+    return out
+
+
+def build_features(clean: pd.DataFrame, cfg: MMMConfig,
+                   excluded_weeks: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, FeatureSpec]:
     """The model inputs table and feature spec for a clean weekly table (the stage's pure core).
 
     Args:
         clean: the canonical weekly table (see :mod:`mmm_meridian.frame`).
         cfg: the typed config (``features``, ``model`` and ``data.controls`` / ``data.promo_col`` are read).
+        excluded_weeks: geo -> weeks (ISO dates) whose KPI is a placeholder to hold out of the fit (the cleaning log's
+            ``kpi_excluded_weeks``).
 
     Raises:
-        DataError: missing columns, an unbalanced panel, missing values or a channel without spend.
+        DataError: missing columns, an unbalanced panel, missing values, a channel without spend, or excluded weeks
+            that are not in the table or leave too few weeks to fit.
+        ConfigError: a holiday calendar cannot be resolved.
     """
     channels = cfg.channels
     _require(clean, [cols.TIME, cols.GEO, cols.REVENUE] + [cols.spend(c) for c in channels], "the model")
@@ -148,14 +185,20 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, F
         inputs[control.name] = clean[control.name].astype(float)
     _check_panel(inputs, list(inputs.columns))
 
-    timed = time_features(weeks, len(geos), cfg.features.seasonality, cfg.features.baseline.trend)
-    clash = sorted(set(timed.frame.columns) & set(inputs.columns))
+    holidays = cfg.features.seasonality.holidays
+    calendars = resolve_calendars(geos, holidays, cfg.data) if holidays.enabled else {}
+    timed = time_features(weeks, len(geos), cfg.features.seasonality, cfg.features.baseline.trend,
+                          calendars={geo: c["country"] for geo, c in calendars.items()} if calendars else None)
+    generated = [*timed.frame.columns, *timed.geo_frame.columns]
+    clash = sorted(set(generated) & set(inputs.columns))
     if clash:
         raise DataError(f"data columns {clash} clash with generated seasonality controls",
                         where="data.controls", fix="rename those controls in the data mapping")
     if not timed.frame.empty:
         inputs = inputs.join(timed.frame, on=cols.TIME)
-    for name in timed.frame.columns:
+    if not timed.geo_frame.empty:  # holidays of geos with different calendars: one value per (geo, week)
+        inputs = inputs.join(timed.geo_frame, on=[cols.GEO, cols.TIME])
+    for name in generated:
         controls.append(ControlInput(name, timed.terms.get(name, {}).get("kind", "seasonality"),
                                      timed.terms.get(name, {})))
     if timed.knots_reason:
@@ -169,7 +212,8 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, F
         population_source=population_source, knots=timed.knots, knots_reason=timed.knots_reason,
         decay_function=cfg.features.adstock.decay_function.value, max_lag=cfg.features.adstock.max_lag,
         hill_before_adstock=cfg.model.hill_before_adstock, holdout_weeks=cfg.model.holdout_weeks,
-        seasonality_terms=timed.terms,
+        seasonality_terms=timed.terms, holiday_calendars=calendars,
+        excluded_weeks=_excluded(excluded_weeks, geos, weeks, cfg),
         geo_variation=dataclasses.asdict(cfg.model.priors.geo_variation) if len(geos) > 1 else {})
     if spec.holdout_weeks >= len(weeks) - 1:
         raise DataError(f"model.holdout_weeks={spec.holdout_weeks} leaves no weeks to fit ({len(weeks)} weeks)",
@@ -180,11 +224,14 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, F
 def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point: read the clean table, write the model inputs and the feature spec."""
     clean = pd.read_parquet(ctx.input_path("transform", "clean.parquet"))
-    inputs, spec = build_features(clean, ctx.cfg)
+    cleaning_log = json.loads(ctx.input_path("transform", "cleaning_log.json").read_text(encoding="utf-8"))
+    inputs, spec = build_features(clean, ctx.cfg, cleaning_log.get("kpi_excluded_weeks") or {})
     ctx.out.write_parquet(INPUTS_FILE, inputs)
     ctx.out.write_json(SPEC_FILE, spec.to_dict())
     ctx.log.info("features: %d channel(s), %d control(s), %s model with %d geo(s) x %d weeks", len(spec.channels),
                  len(spec.controls), "geo" if spec.is_geo else "national", len(spec.geos), spec.n_weeks)
     return {"channels": spec.channel_names, "controls": spec.control_names, "model": spec.to_dict()["model"],
             "n_geos": len(spec.geos), "n_weeks": spec.n_weeks, "knots": spec.knots,
-            "media": {c.channel: c.media_source for c in spec.channels}, "rows": int(np.int64(len(inputs)))}
+            "media": {c.channel: c.media_source for c in spec.channels}, "rows": int(np.int64(len(inputs))),
+            "holiday_calendars": {geo: c["country"] for geo, c in spec.holiday_calendars.items()},
+            "excluded_weeks": sum(len(w) for w in spec.excluded_weeks.values())}

@@ -85,11 +85,66 @@ def lognormal_from_range(low: float, high: float, mass: float) -> tuple[float, f
     return float(np.asarray(dist.loc)), float(np.asarray(dist.scale))
 
 
-def build_model_spec(spec: FeatureSpec, holdout_start: str | None = None, default_priors: bool = False) -> Any:
-    """Meridian ``ModelSpec``: priors, knots, adstock function and lag, optional holdout of the last weeks."""
-    holdout = None
-    if holdout_start is not None:
-        holdout = meridian_spec.HoldoutSpec(spec=[meridian_spec.DateRange(start_date=holdout_start)])
+def week_runs(weeks: Sequence[str], times: Sequence[str]) -> list[tuple[str, str]]:
+    """(first, last) of each run of ``weeks`` that are consecutive in ``times`` (weeks outside ``times`` ignored)."""
+    position = {t: i for i, t in enumerate(times)}
+    index = sorted(position[w] for w in set(weeks) if w in position)
+    runs: list[tuple[str, str]] = []
+    for i in index:
+        if runs and position[runs[-1][1]] == i - 1:
+            runs[-1] = (runs[-1][0], times[i])
+        else:
+            runs.append((times[i], times[i]))
+    return runs
+
+
+def build_holdout(spec: FeatureSpec, holdout_start: str | None, times: Sequence[str] | None = None) -> Any:
+    """Meridian ``HoldoutSpec`` for a forecast holdout from ``holdout_start`` plus the spec's excluded weeks.
+
+    Both kinds are observations Meridian leaves out of the likelihood, but only the first is a forecast to score. They
+    are told apart by their shape, which survives saving the model: the forecast holdout is an OPEN date range
+    (``DateRange(start_date=...)``, to the end of the data, as evaluate's geo holdout also writes), excluded weeks are
+    CLOSED ranges (start and end dates). :func:`mmm_meridian.evaluate.meridian_eval.holdout_mask` reads this back.
+    Excluded weeks shared by every geo become global date ranges; otherwise each geo gets its own ranges.
+
+    Args:
+        spec: the feature spec (``excluded_weeks``: geo -> ISO weeks whose KPI is a placeholder).
+        holdout_start: first week of the forecast holdout (ISO date), or None.
+        times: the model's weeks (ISO dates); excluded weeks outside them (e.g. outside a rolling window) are dropped.
+            None: every week of the spec's period is assumed present.
+
+    Returns:
+        The ``HoldoutSpec``, or None when nothing is held out.
+    """
+    if times is None:
+        times = pd.date_range(spec.time_start, spec.time_end, freq="7D").strftime("%Y-%m-%d").tolist()
+    times = list(times)
+    forecast = [meridian_spec.DateRange(start_date=holdout_start)] if holdout_start is not None else []
+    runs = {geo: week_runs(weeks, times) for geo, weeks in spec.excluded_weeks.items()}
+    runs = {geo: r for geo, r in runs.items() if r}
+    if not runs:
+        return meridian_spec.HoldoutSpec(spec=forecast) if forecast else None
+    for geo, geo_runs in runs.items():
+        log.info("train: geo %s: KPI of %d week(s) held out of the likelihood (placeholder for a long gap, "
+                 "kpi_long_gaps=exclude): %s", geo, sum(times.index(b) - times.index(a) + 1 for a, b in geo_runs),
+                 ", ".join(a if a == b else f"{a}..{b}" for a, b in geo_runs))
+
+    def closed(geo_runs: list[tuple[str, str]]) -> list[Any]:
+        return [meridian_spec.DateRange(start_date=a, end_date=b) for a, b in geo_runs]
+
+    shared = next(iter(runs.values()))
+    if not spec.is_geo or (set(runs) == set(spec.geos) and all(r == shared for r in runs.values())):
+        return meridian_spec.HoldoutSpec(spec=forecast + closed(shared))
+    return meridian_spec.HoldoutSpec(spec=[
+        meridian_spec.GeoHoldoutSpec(geos=[geo], date_ranges=forecast + closed(runs.get(geo, [])))
+        for geo in spec.geos if forecast or geo in runs])
+
+
+def build_model_spec(spec: FeatureSpec, holdout_start: str | None = None, default_priors: bool = False,
+                     times: Sequence[str] | None = None) -> Any:
+    """Meridian ``ModelSpec``: priors, knots, adstock function and lag, and the holdout (:func:`build_holdout`: the
+    last weeks from ``holdout_start`` plus the spec's excluded weeks, restricted to ``times``)."""
+    holdout = build_holdout(spec, holdout_start, times)
     kwargs: dict[str, Any] = {}
     if not default_priors:
         kwargs = {"knots": spec.knots, "max_lag": spec.max_lag, "adstock_decay_spec": spec.decay_function,
@@ -100,7 +155,8 @@ def build_model_spec(spec: FeatureSpec, holdout_start: str | None = None, defaul
 
 def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
                 default_priors: bool = False) -> Any:
-    """A ready-to-sample ``Meridian`` model; the last ``holdout_weeks`` weeks' revenue is held out of the fit.
+    """A ready-to-sample ``Meridian`` model; the last ``holdout_weeks`` weeks' revenue is held out of the fit, and so
+    is the revenue of the spec's excluded weeks (placeholders for long KPI gaps, see :func:`build_holdout`).
 
     Args:
         inputs: the model inputs table (see :mod:`mmm_meridian.features.spec`).
@@ -113,9 +169,10 @@ def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
     """
     weeks = sorted(pd.to_datetime(inputs[cols.TIME]).unique())
     holdout_start = pd.Timestamp(weeks[-holdout_weeks]).strftime("%Y-%m-%d") if holdout_weeks > 0 else None
+    times = [pd.Timestamp(w).strftime("%Y-%m-%d") for w in weeks]
     try:
         data = build_input_data(inputs, spec)
-        return Meridian(input_data=data, model_spec=build_model_spec(spec, holdout_start, default_priors))
+        return Meridian(input_data=data, model_spec=build_model_spec(spec, holdout_start, default_priors, times))
     except (ValueError, KeyError) as exc:
         raise DataError(f"Meridian refused the model inputs: {exc}", where="features/model_inputs.parquet",
                         fix="check the features stage's log and feature_spec.json (constant or collinear controls, "
@@ -199,11 +256,15 @@ def thin_posterior(mmm: Any, max_draws: int | None, key: str = "optimization") -
     if step > n_draw:
         raise UserError(f"max_posterior_draws={max_draws} is below the number of chains ({n_chain})",
                         where=f"{key}.max_posterior_draws", fix=f"set it to at least {n_chain}, or null")
-    idata = mmm.inference_data
+    mmm._inference_data = _every_kth_draw(mmm.inference_data, step)
+    return n_chain * len(range(0, n_draw, step)), total
+
+
+def _every_kth_draw(idata: Any, step: int) -> Any:
+    """A copy of ``idata`` whose posterior keeps every ``step``-th draw of each chain (other groups as they are)."""
     groups = {name: (idata[name].isel(draw=slice(None, None, step)) if name == "posterior" else idata[name])
               for name in idata.groups()}
-    mmm._inference_data = type(idata)(**groups)
-    return n_chain * len(range(0, n_draw, step)), total
+    return type(idata)(**groups)
 
 
 def analyzer(mmm: Any) -> Any:
@@ -257,3 +318,26 @@ def backend_name() -> str:
     from meridian.backend import config as backend_config
 
     return str(backend_config.get_backend().value)
+
+
+def revenue_figures(mmm: Any, max_draws: int = 1000) -> dict[str, float]:
+    """Total revenue over the fit and the posterior probability of a negative baseline (for the plausibility gate).
+
+    The baseline probability re-evaluates the model on every posterior draw with media at zero; it is computed on
+    at most ``max_draws`` evenly thinned draws of a copy of the posterior (the model itself is left untouched), which
+    estimates a probability to about +-0.016 at worst.
+    """
+    total = float(np.asarray(mmm.input_data.kpi, dtype=np.float64).sum())
+    idata = mmm.inference_data
+    posterior = idata.posterior
+    n_chain, n_draw = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
+    step = max(1, -(-n_chain * n_draw // max_draws))
+    if 1 < step <= n_draw:
+        mmm._inference_data = _every_kth_draw(idata, step)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            negative = float(analyzer(mmm).negative_baseline_probability())
+    finally:
+        mmm._inference_data = idata
+    return {"total_revenue": total, "negative_baseline_prob": negative}

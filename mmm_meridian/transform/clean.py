@@ -12,7 +12,7 @@ from mmm_meridian.errors import DataError
 from mmm_meridian.ingest.standardize import detect_frequency, standardize, to_weekly
 from mmm_meridian.transform.cleaning_log import CleaningLog, period_labels
 from mmm_meridian.transform.duplicates import additive_columns, resolve_duplicates
-from mmm_meridian.transform.missing import INSERTED, impute_missing
+from mmm_meridian.transform.missing import EXCLUDED, INSERTED, impute_missing
 from mmm_meridian.transform.outliers import cap_outliers, week_start
 
 
@@ -40,6 +40,27 @@ def _drop_kpi_weeks(weekly: pd.DataFrame, dropped: pd.DataFrame, cfg: MMMConfig,
     return weekly[~gone].reset_index(drop=True)
 
 
+def _excluded_weeks(std: pd.DataFrame, weekly: pd.DataFrame, cfg: MMMConfig, frequency: str,
+                    log: CleaningLog) -> dict[str, list[str]]:
+    """Weeks holding any period whose KPI is a placeholder (kpi_long_gaps=exclude), per geo, as ISO dates.
+
+    A week with even one placeholder day is excluded whole: its total would mix observed and invented sales.
+    """
+    marked = std.loc[std[EXCLUDED], [F.GEO, F.TIME]]
+    if marked.empty:
+        return {}
+    marked = marked.assign(**{F.TIME: week_start(marked[F.TIME], cfg, frequency)}).drop_duplicates()
+    kept = pd.MultiIndex.from_frame(weekly[[F.GEO, F.TIME]])
+    marked = marked[pd.MultiIndex.from_frame(marked).isin(kept)]  # partial edge weeks may have been dropped
+    out: dict[str, list[str]] = {}
+    for geo, rows in marked.sort_values([F.GEO, F.TIME]).groupby(F.GEO):
+        out[str(geo)] = period_labels(rows[F.TIME])
+        log.record_rows("missing.kpi_week_excluded", str(geo), rows[F.TIME],
+                        "KPI missing for longer than max_gap_days (kpi_long_gaps=exclude): week kept with a placeholder "
+                        "KPI and held out of the model's likelihood", {})
+    return out
+
+
 def transform(raw: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Clean the ingested rows and aggregate them to the canonical weekly table.
 
@@ -65,9 +86,11 @@ def transform(raw: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str
     ledger["after_missing_data"] = _totals(std, additive)
     std = cap_outliers(std, cfg, frequency, log)
     ledger["after_outliers"] = _totals(std, additive)
-    weekly, aggregation = to_weekly(std.drop(columns=[INSERTED]), cfg, frequency=frequency)
+    weekly, aggregation = to_weekly(std.drop(columns=[INSERTED, EXCLUDED]), cfg, frequency=frequency)
     ledger["after_weekly_aggregation"] = _totals(weekly, additive)
     weekly = _drop_kpi_weeks(weekly, kpi_dropped, cfg, frequency, additive, log)
+    excluded = _excluded_weeks(std, weekly, cfg, frequency, log)
+    placeholder = sum(c.total_change for c in log.changes if c.rule == "missing.kpi_excluded_placeholder")
     ledger["output"] = _totals(weekly, additive)
     if aggregation["dropped_partial_weeks"]:
         log.warn(f"partial weeks at the ends dropped by the weekly aggregation: {aggregation['dropped_partial_weeks']}")
@@ -83,5 +106,9 @@ def transform(raw: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str
               "totals": ledger, "total_change": change,
               "total_change_pct": {c: (round(100 * change[c] / ledger["input"][c], 4) if ledger["input"][c] else 0.0)
                                    for c in additive},
-              "aggregation": aggregation, **log.to_dict()}
+              "aggregation": aggregation,
+              # Weeks whose KPI is a placeholder to keep out of Meridian's likelihood (features carries them on), and
+              # how much of the revenue total those placeholders are.
+              "kpi_excluded_weeks": excluded, "kpi_placeholder_total": round(float(placeholder), 6),
+              **log.to_dict()}
     return weekly, report

@@ -20,6 +20,7 @@ from mmm_meridian.config.quality import OutlierPolicy
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import ConfigError
 from mmm_meridian.transform.cleaning_log import CleaningLog
+from mmm_meridian.transform.missing import EXCLUDED
 
 _FAMILIES = {"spend": F.spend, "impressions": F.impressions, "clicks": F.clicks,
              "platform_revenue": F.platform_revenue}
@@ -92,13 +93,16 @@ def cap_outliers(std: pd.DataFrame, cfg: MMMConfig, frequency: str, log: Cleanin
     std = std.sort_values([F.GEO, F.TIME], kind="stable").reset_index(drop=True)
     columns = target_columns(std, cfg)
     exempt = promo_mask(std, cfg, frequency) if oc.exempt_promo_periods else np.zeros(len(std), dtype=bool)
+    # Placeholder KPI values (kpi_long_gaps=exclude) are not data: they neither get capped nor shape the caps.
+    placeholder = std[EXCLUDED].to_numpy(dtype=bool) if EXCLUDED in std else np.zeros(len(std), dtype=bool)
     rule = f"outliers.{oc.policy.value}"
     for geo, index in std.groupby(F.GEO, sort=False).groups.items():
         rows = np.asarray(index)
         for col in columns:
+            skip = exempt[rows] | placeholder[rows] if col == F.REVENUE else exempt[rows]
             values = std.loc[rows, col].astype(float)
-            level = local_level(values, exempt[rows], frequency).to_numpy()
-            judged = ~exempt[rows] & (level > 0) & values.notna().to_numpy()
+            level = local_level(values, skip, frequency).to_numpy()
+            judged = ~skip & (level > 0) & values.notna().to_numpy()
             ratio = np.where(judged, values.to_numpy() / np.where(level > 0, level, 1.0), np.nan)
             cap = cap_ratio(ratio[judged], cfg)
             if cap is None:

@@ -27,5 +27,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ctx.log.warning("transform: %s", warning)
     ctx.log.info("transform: %d weeks x %d geo(s) written; revenue total changed by %+.2f%%", report["weeks_out"],
                  len(report["geos"]), report["total_change_pct"].get("revenue", 0.0))
+    for geo, weeks in report["kpi_excluded_weeks"].items():
+        ctx.log.warning("transform: %s: %d week(s) kept out of the model's fit with a placeholder KPI "
+                        "(enhanced_cleaning.missing_data.kpi_long_gaps=exclude): %s", geo, len(weeks), ", ".join(weeks))
+    revenue_in = report["totals"]["input"].get("revenue") or 0.0
+    if report["kpi_excluded_weeks"] and revenue_in:
+        ctx.log.info("transform: of the revenue total, %+.2f%% are placeholders on excluded weeks (not fitted)",
+                     100 * report["kpi_placeholder_total"] / revenue_in)
     return {"weeks": report["weeks_out"], "changes": len(report["changes"]), "warnings": len(report["warnings"]),
-            "revenue_change_pct": report["total_change_pct"].get("revenue", 0.0)}
+            "revenue_change_pct": report["total_change_pct"].get("revenue", 0.0),
+            "kpi_excluded_weeks": sum(len(w) for w in report["kpi_excluded_weeks"].values())}

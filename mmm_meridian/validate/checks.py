@@ -21,6 +21,7 @@ ALL_CHECKS = (
     "channel_correlation", "vif", "zero_spend_weeks", "spend_variation", "kpi_variation", "parameters_vs_data",
     "required_columns", "non_finite_values", "negative_values", "missing_values", "duplicate_rows",
     "cost_per_unit_range", "cost_per_unit_stability", "platform_roas", "outliers", "spend_delivery_mismatch",
+    "kpi_gaps",
 )
 POINTS = {Status.passed: 1.0, Status.warn: 0.5, Status.fail: 0.0}
 # Default weight per check: checks that rarely change what a model can learn weigh less.
@@ -31,7 +32,7 @@ SEVERITY = {"channel_correlation": "high", "spend_variation": "high", "kpi_varia
             "missing_periods": "high", "mixed_frequencies": "high", "future_dates": "medium",
             "duplicate_rows": "medium", "missing_values": "medium", "vif": "medium", "outliers": "medium",
             "spend_delivery_mismatch": "medium", "platform_roas": "medium", "cost_per_unit_range": "medium",
-            "irregular_dates": "medium"}
+            "irregular_dates": "medium", "kpi_gaps": "high"}
 
 
 @dataclass

@@ -25,6 +25,8 @@ ADJUSTMENTS: dict[str, str] = {
                        "validation.coverage_frequency.max_missing_weeks_pct",
     "missing_values": "Missing data periods: investigate platform outages; review "
                       "enhanced_cleaning.missing_data (pause_detection / outage_detection / kpi_policy)",
+    "kpi_gaps": "Missing KPI periods: supply the missing revenue; otherwise keep those weeks out of the fit with "
+                "enhanced_cleaning.missing_data.kpi_long_gaps=exclude rather than inventing them (interpolate)",
     "platform_roas": "Different ROI expectations: adjust validation.value_sanity.roi_range",
     "outliers": "Frequent promotions: map data.promo_col and keep enhanced_cleaning.outliers.exempt_promo_periods on; "
                 "conservative approach: use a higher enhanced_cleaning.outliers.winsorize_percentile",
@@ -58,6 +60,7 @@ def run_checks(raw: pd.DataFrame, weekly: pd.DataFrame, cfg: MMMConfig,
         identifiability.parameters(weekly, cfg),
         *sanity.basic(std, cfg),
         sanity.missing_values(std, cfg),
+        sanity.kpi_gaps(std, cfg, frequency),
         sanity.duplicates(std, cfg),
         *sanity.cost_per_unit(weekly, cfg),
         *sanity.platform_roas(weekly, cfg),

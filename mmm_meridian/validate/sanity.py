@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as F
+from mmm_meridian.config.quality import KpiLongGapPolicy, KpiMissingPolicy
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.ingest.standardize import column_roles
 from mmm_meridian.transform.duplicates import additive_columns, classify_duplicates
+from mmm_meridian.transform.missing import LONG_GAP_FIX, kpi_gap_summary, long_kpi_gaps
 from mmm_meridian.transform.outliers import promo_mask
 from mmm_meridian.validate.checks import Check, Status
 
@@ -76,6 +78,42 @@ def missing_values(std: pd.DataFrame, cfg: MMMConfig) -> Check:
     return Check("missing_values", GROUP, Status.warn if n else Status.passed, n, 0,
                  "no missing values" if not n else "; ".join(parts),
                  {"missing_by_column": counts, "paused_rows": paused, "outage_rows": outages, "kpi_missing_rows": kpi})
+
+
+def kpi_gaps(std: pd.DataFrame, cfg: MMMConfig, frequency: str) -> Check:
+    """Gaps in the KPI longer than ``enhanced_cleaning.missing_data.max_gap_days`` (missing cells or absent periods).
+
+    Interpolating weeks or months of sales invents the very thing the model explains, so such a gap fails (critical
+    by default) unless the user chose a treatment: ``kpi_long_gaps=exclude`` (out of the fit) or ``interpolate``, or
+    ``kpi_policy=drop``. Then it is a warning naming what will happen.
+    """
+    md = cfg.enhanced_cleaning.missing_data
+    gaps = long_kpi_gaps(std, frequency, md.max_gap_days)
+    threshold = f"max_gap_days={md.max_gap_days}"
+    if not gaps:
+        return Check("kpi_gaps", GROUP, Status.passed, 0, threshold,
+                     f"no gap in the KPI longer than {md.max_gap_days} days")
+    details = {"gaps": [{"series": g.series, "first": str(g.first.date()), "last": str(g.last.date()),
+                         "periods": g.periods, "days": g.days, "share_pct": round(g.share_pct, 2)} for g in gaps],
+               "kpi_policy": md.kpi_policy.value, "kpi_long_gaps": md.kpi_long_gaps.value}
+    summary = kpi_gap_summary(gaps, cfg)
+    if md.kpi_policy == KpiMissingPolicy.drop:
+        treatment = "those weeks will be dropped (kpi_policy=drop)"
+    elif md.kpi_policy == KpiMissingPolicy.impute and md.kpi_long_gaps == KpiLongGapPolicy.exclude:
+        treatment = "those weeks will be kept out of the model's fit (kpi_long_gaps=exclude)"
+    elif md.kpi_policy == KpiMissingPolicy.impute and md.kpi_long_gaps == KpiLongGapPolicy.interpolate:
+        treatment = "those weeks will be interpolated as you chose (kpi_long_gaps=interpolate): the model fits invented sales"
+    elif md.kpi_policy == KpiMissingPolicy.fail:
+        return Check("kpi_gaps", GROUP, Status.fail, gaps[0].days, threshold,
+                     f"{summary}: kpi_policy=fail stops transform on it; supply the values, or set enhanced_cleaning."
+                     "missing_data.kpi_policy=impute with kpi_long_gaps=exclude (out of the fit)",
+                     {**details, "fix": LONG_GAP_FIX})
+    else:
+        return Check("kpi_gaps", GROUP, Status.fail, gaps[0].days, threshold,
+                     f"{summary}: longer than enhanced_cleaning.missing_data.max_gap_days={md.max_gap_days}, so "
+                     "filling it would invent those sales; supply them or set enhanced_cleaning.missing_data."
+                     "kpi_long_gaps=exclude (out of the fit)", {**details, "fix": LONG_GAP_FIX})
+    return Check("kpi_gaps", GROUP, Status.warn, gaps[0].days, threshold, f"{summary}: {treatment}", details)
 
 
 def duplicates(std: pd.DataFrame, cfg: MMMConfig) -> Check:

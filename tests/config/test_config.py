@@ -102,7 +102,8 @@ def test_user_dataset_file_in_config_dir(make_cfg, tmp_path):
     conf.mkdir(parents=True)
     (conf / "shop.yaml").write_text(
         "# @package _global_\ningest:\n  connector_priority: [local_csv]\n  local_csv:\n    path: /x/shop.csv\n"
-        "data:\n  date_col: week\n  revenue_col: sales\n  channel_map: {search: search_cost}\n")
+        "data:\n  date_col: week\n  revenue_col: sales\n  channel_map: {search: search_cost}\n"
+        "optimization:\n  platform_constraints: {max_spend_pct: 1.0}\n")  # one channel takes the whole budget
     cfg = make_cfg("data=shop", config_dir=tmp_path / "my_conf")
     assert cfg.channels == ["search"]
     assert cfg.ingest.local_csv.path == "/x/shop.csv"

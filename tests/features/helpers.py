@@ -35,8 +35,9 @@ def clean_table(dataset: SimulatedDataset, organisation: str = "brand_a", territ
     return frame
 
 
-def commit_transform(cfg, store, clean: pd.DataFrame) -> None:
-    """Commit ``clean`` as the transform stage's artifacts so features/train can run on it through run_stage."""
+def commit_transform(cfg, store, clean: pd.DataFrame, cleaning_log: dict | None = None) -> None:
+    """Commit ``clean`` (and ``cleaning_log``, default: no changes) as the transform stage's artifacts so
+    features/train can run on it through run_stage."""
     import time
 
     from mmm_meridian.artifacts import Manifest
@@ -45,7 +46,7 @@ def commit_transform(cfg, store, clean: pd.DataFrame) -> None:
     values = stage_config(cfg, "transform")
     with store.writing("transform") as writer:
         writer.write_parquet("clean.parquet", clean)
-        writer.write_json("cleaning_log.json", {"changes": []})
+        writer.write_json("cleaning_log.json", cleaning_log if cleaning_log is not None else {"changes": []})
         now = time.time()
         manifest = Manifest(stage="transform", config_hash=config_hash(values), config=values, inputs={}, outputs={},
                             versions=versions(), timings={"started": now, "finished": now, "seconds": 0.0},

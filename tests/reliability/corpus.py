@@ -27,6 +27,7 @@ DATE = "date_day"
 REVENUE = "all_purchases_original_price"
 SPEND = "google_search_spend"
 CASE_DATA = "case"  # the data config name used with data=<name>
+REVENUE_GAP_DAYS = 31 * 7  # GB revenue left empty from 2022-02-07 (day 35) to 2022-09-11
 
 
 @functools.lru_cache(maxsize=1)
@@ -227,6 +228,13 @@ CASES: list[Case] = [
     Case("future_dates", _csv(_into_future), [["future"]], stage="validate"),
     Case("daily_and_weekly_mixed", _csv(_daily_then_weekly), [["mixed_frequencies", "mixes daily and weekly"]],
          stage="validate"),
+    # 31 weeks (20 % of the history) without revenue: interpolating them would invent a fifth of the sales.
+    Case("revenue_gap_31_weeks", _csv(_gb_rows(REVENUE, "", days=REVENUE_GAP_DAYS)),
+         [["kpi_gaps"], ["revenue"], ["31.0 weeks"], ["2022-02-07"], ["2022-09-11"], ["kpi_long_gaps"]],
+         stage="validate"),
+    Case("revenue_gap_31_weeks_gate_overridden", _csv(_gb_rows(REVENUE, "", days=REVENUE_GAP_DAYS)),
+         [["revenue"], ["31.0 weeks"], ["max_gap_days"], ["kpi_long_gaps=exclude"]], stage="transform",
+         overrides=("validation.override_gate=true",)),
     # -- repaired by transform by default (imputed, summed); refused when the user asks for it ------------------------
     Case("missing_revenue_week", _csv(_gb_rows(REVENUE, "")), [["revenue", "kpi"], ["missing"]], stage="transform",
          overrides=("enhanced_cleaning.missing_data.kpi_policy=fail",)),

@@ -6,14 +6,25 @@ is CPU bound), and each parametrized test checks its own result, so a failure st
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tests.reliability.corpus import CASES, Case, base_frame, write_data_config, write_frame
+from tests.reliability.corpus import (
+    CASES,
+    REVENUE,
+    REVENUE_GAP_DAYS,
+    Case,
+    _gb_rows,
+    base_frame,
+    write_data_config,
+    write_frame,
+)
 from tests.reliability.helpers import (
     artifacts,
     assert_no_artifacts_from,
@@ -85,3 +96,23 @@ def test_size_cap_message_states_the_cap(corpus_results: dict) -> None:
     _, proc = corpus_results["huge_file"]
     line = assert_refused(proc)
     assert " 0 MB" not in line, line
+
+
+def test_a_long_revenue_gap_can_be_kept_out_of_the_fit(tmp_path: Path) -> None:
+    """The documented opt-in for the 31-week gap: its weeks are excluded from the fit, never interpolated revenue."""
+    data = write_frame(_gb_rows(REVENUE, "", days=REVENUE_GAP_DAYS)(base_frame().copy()), tmp_path / "data.csv")
+    conf_dir = write_data_config(tmp_path / "conf", data)
+    proc = run_mmm("features", tmp_path, conf_dir, "runtime.upstream_policy=rebuild",
+                   "enhanced_cleaning.missing_data.kpi_long_gaps=exclude")
+    assert proc.returncode == 0, describe(proc)
+    weeks = [str(d.date()) for d in pd.date_range("2022-02-07", "2022-09-05", freq="7D")]
+    log = json.loads((artifacts(tmp_path) / "transform" / "cleaning_log.json").read_text())
+    assert log["kpi_excluded_weeks"] == {"national": weeks}
+    assert "missing.kpi_interpolate" not in log["by_rule"] and "missing.kpi_interpolate_long_gap" not in log["by_rule"]
+    spec = json.loads((artifacts(tmp_path) / "features" / "feature_spec.json").read_text())
+    assert spec["excluded_weeks"] == {"national": weeks}
+    assert spec["holiday_calendars"]["national"]["country"] == "GB"
+    validation = json.loads((artifacts(tmp_path) / "validate" / "validation_report.json").read_text())
+    gap = next(c for c in validation["checks"] if c["name"] == "kpi_gaps")
+    assert gap["status"] == "warn" and "kept out of the model's fit" in gap["message"]
+    assert "31 week(s) kept out of the model's fit" in proc.stderr + proc.stdout

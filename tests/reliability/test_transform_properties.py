@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mmm_meridian import frame as F
 from mmm_meridian.config import load_config
-from mmm_meridian.config.quality import ImputationStrategy, KpiMissingPolicy, OutlierPolicy
+from mmm_meridian.config.quality import ImputationStrategy, KpiLongGapPolicy, KpiMissingPolicy, OutlierPolicy
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.transform.cleaning_log import CleaningLog
 from mmm_meridian.transform.missing import INSERTED, impute_missing
@@ -104,13 +104,15 @@ def test_winsorization_caps_at_the_cap_and_spares_exempt_weeks(std: pd.DataFrame
 
 @PROPERTY_SETTINGS
 @given(daily_series(with_gaps=True), st.sampled_from(list(ImputationStrategy)), st.booleans(), st.booleans(),
-       st.sampled_from([KpiMissingPolicy.impute, KpiMissingPolicy.drop]), st.integers(0, 10))
+       st.sampled_from([KpiMissingPolicy.impute, KpiMissingPolicy.drop]), st.integers(0, 10),
+       st.sampled_from([KpiLongGapPolicy.exclude, KpiLongGapPolicy.interpolate]))
 def test_imputation_never_changes_observed_values(std: pd.DataFrame, strategy: ImputationStrategy, pauses: bool,
-                                                  outages: bool, kpi_policy: KpiMissingPolicy, max_gap: int) -> None:
+                                                  outages: bool, kpi_policy: KpiMissingPolicy, max_gap: int,
+                                                  long_gaps: KpiLongGapPolicy) -> None:
     cfg = _config()
     md = cfg.enhanced_cleaning.missing_data
     md.strategy, md.pause_detection, md.outage_detection = strategy, pauses, outages
-    md.kpi_policy, md.max_gap_days = kpi_policy, max_gap
+    md.kpi_policy, md.max_gap_days, md.kpi_long_gaps = kpi_policy, max_gap, long_gaps  # long KPI gaps need a choice
     filled, _ = impute_missing(std.copy(), cfg, "daily", CleaningLog())
 
     assert not filled.duplicated([F.GEO, F.TIME]).any()

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from mmm_meridian import frame as F
-from mmm_meridian.config.quality import ConflictPolicy, ImputationStrategy, KpiMissingPolicy, OutlierPolicy
+from mmm_meridian.config.quality import (
+    ConflictPolicy,
+    ImputationStrategy,
+    KpiLongGapPolicy,
+    KpiMissingPolicy,
+    OutlierPolicy,
+)
 from mmm_meridian.errors import DataError
 from mmm_meridian.ingest.standardize import standardize
 from mmm_meridian.transform import transform
@@ -190,3 +196,51 @@ def test_transform_end_to_end_weekly_totals(messy, demo_cfg):
     by_rule = report["by_rule"]
     moved = sum(v["total_change_by_column"].get(F.REVENUE, 0.0) for v in by_rule.values())
     assert moved == pytest.approx(report["total_change"][F.REVENUE], rel=1e-6)  # every change is accounted for
+
+
+def _revenue_hole(daily: pd.DataFrame, first_day: int, days: int) -> pd.DataFrame:
+    holed = daily.copy()
+    holed.loc[holed.index[first_day:first_day + days], "all_purchases_original_price"] = np.nan
+    return holed
+
+
+def test_a_long_kpi_gap_is_never_invented_by_default(clean_daily, demo_cfg):
+    holed = _revenue_hole(clean_daily, 35, 21 * 7)  # 2022-02-07 .. 2022-07-03: 21 weeks
+    with pytest.raises(DataError) as caught:
+        transform(holed, demo_cfg)
+    assert ("missing for 147 days (21.0 weeks) in series [organisation_id=brand_a, territory_name=GB], "
+            "2022-02-07 to 2022-07-03" in caught.value.what)
+    assert "kpi_long_gaps=exclude" in caught.value.fix
+    assert caught.value.where == "column 'all_purchases_original_price'"
+
+
+def test_excluded_kpi_weeks_keep_a_placeholder_and_are_listed(clean_daily, demo_cfg):
+    # Wednesday 2022-02-09 .. Friday 2022-07-01 (143 days): the two partly missing weeks are excluded whole.
+    holed = _revenue_hole(clean_daily, 37, 143)
+    # Outlier capping off: its caps depend on which days are observed, and this test compares with the full data.
+    cfg = _with(demo_cfg, missing_data={"kpi_long_gaps": KpiLongGapPolicy.exclude},
+                outliers={"policy": OutlierPolicy.none})
+    weekly, report = transform(holed, cfg)
+    expected = [str(d.date()) for d in pd.date_range("2022-02-07", "2022-06-27", freq="7D")]
+    assert report["kpi_excluded_weeks"] == {"national": expected}
+    assert weekly[F.REVENUE].notna().all() and np.isfinite(weekly[F.REVENUE]).all()
+    placeholders = [c for c in report["changes"] if c["rule"] == "missing.kpi_excluded_placeholder"]
+    assert sum(c["rows"] for c in placeholders) == 143
+    assert report["kpi_placeholder_total"] == pytest.approx(sum(c["total_change"] for c in placeholders))
+    assert report["kpi_placeholder_total"] > 0
+    assert any("kept out of the model's fit" in w for w in report["warnings"])
+    # The weeks outside the gap keep their observed revenue exactly (nothing else was invented or moved).
+    truth, _ = transform(clean_daily, _with(demo_cfg, outliers={"policy": OutlierPolicy.none}))
+    outside = ~weekly[F.TIME].isin(pd.to_datetime(expected))
+    np.testing.assert_allclose(weekly.loc[outside, F.REVENUE], truth.loc[outside.to_numpy(), F.REVENUE])
+    assert report["by_rule"]["missing.kpi_week_excluded"]["rows"] == 21
+
+
+def test_interpolating_a_long_kpi_gap_is_an_explicit_choice(clean_daily, demo_cfg):
+    holed = _revenue_hole(clean_daily, 35, 21 * 7)
+    cfg = _with(demo_cfg, missing_data={"kpi_long_gaps": KpiLongGapPolicy.interpolate})
+    weekly, report = transform(holed, cfg)
+    assert report["kpi_excluded_weeks"] == {}
+    assert report["by_rule"]["missing.kpi_interpolate_long_gap"]["rows"] == 147
+    assert any("interpolated" in w and "revenue" in w for w in report["warnings"])
+    assert weekly[F.REVENUE].notna().all()

@@ -7,8 +7,10 @@ import dataclasses
 import pandas as pd
 import pytest
 
+from mmm_meridian.config.quality import KpiLongGapPolicy, KpiMissingPolicy
 from mmm_meridian.errors import ConfigError
 from mmm_meridian.ingest.standardize import standardize, to_weekly
+from mmm_meridian.transform.missing import long_kpi_gaps
 from mmm_meridian.validate import build_report, run_checks
 from mmm_meridian.validate.checks import Check, Status, apply_thresholds, score
 
@@ -84,3 +86,61 @@ def test_short_data_fails_the_critical_min_weeks(clean_daily, demo_cfg):
     assert not report["passed"]
     assert report["critical_failures"] == ["min_weeks"]
     assert report["by_name"]["min_weeks"]["value"] == 26
+
+
+def _revenue_hole(daily: pd.DataFrame, first_day: int, days: int) -> pd.DataFrame:
+    """``daily`` with the revenue cells of ``days`` consecutive days, ``first_day`` days in, left empty."""
+    holed = daily.copy()
+    holed.loc[holed.index[first_day:first_day + days], "all_purchases_original_price"] = float("nan")
+    return holed
+
+
+def test_a_long_kpi_gap_fails_the_gate_as_a_critical_check(clean_daily, demo_cfg):
+    # 21 weeks (20 % of the 104-week history) without revenue, from Monday 2022-02-07 (day 35) to Sunday 2022-07-03.
+    report = _report(_revenue_hole(clean_daily, 35, 21 * 7), demo_cfg)
+    check = report["by_name"]["kpi_gaps"]
+    assert not report["passed"]
+    assert report["critical_failures"] == ["kpi_gaps"]
+    assert check["status"] == "fail" and check["severity"] == "critical" and check["value"] == 147
+    assert check["details"]["gaps"] == [{"series": "national", "first": "2022-02-07", "last": "2022-07-03",
+                                         "periods": 147, "days": 147, "share_pct": 20.19}]
+    assert ("revenue (column 'all_purchases_original_price') is missing for 147 days (21.0 weeks) in series "
+            "[organisation_id=brand_a, territory_name=GB], 2022-02-07 to 2022-07-03 (20% of the history)"
+            in check["message"])
+    assert "kpi_long_gaps=exclude" in check["message"]
+    assert "kpi_gaps" in {a["check"] for a in report["common_adjustments"]}
+
+
+def test_a_short_kpi_gap_passes_and_a_chosen_treatment_warns(clean_daily, demo_cfg):
+    short = _report(_revenue_hole(clean_daily, 35, 14), demo_cfg)  # 14 days = max_gap_days: interpolated as before
+    assert short["by_name"]["kpi_gaps"]["status"] == "pass"
+    assert short["by_name"]["missing_values"]["details"]["kpi_missing_rows"] == 14
+    long_hole = _revenue_hole(clean_daily, 35, 15)
+    assert _report(long_hole, demo_cfg)["by_name"]["kpi_gaps"]["status"] == "fail"  # one day over the limit
+    md = demo_cfg.enhanced_cleaning.missing_data
+    for changes, words in (({"kpi_long_gaps": KpiLongGapPolicy.exclude}, "kept out of the model's fit"),
+                           ({"kpi_long_gaps": KpiLongGapPolicy.interpolate}, "invented sales"),
+                           ({"kpi_policy": KpiMissingPolicy.drop}, "dropped")):
+        cfg = dataclasses.replace(demo_cfg, enhanced_cleaning=dataclasses.replace(
+            demo_cfg.enhanced_cleaning, missing_data=dataclasses.replace(md, **changes)))
+        report = _report(long_hole, cfg)
+        assert report["by_name"]["kpi_gaps"]["status"] == "warn", changes
+        assert words in report["by_name"]["kpi_gaps"]["message"]
+        assert "kpi_gaps" not in report["critical_failures"]
+    strict = dataclasses.replace(demo_cfg, enhanced_cleaning=dataclasses.replace(
+        demo_cfg.enhanced_cleaning, missing_data=dataclasses.replace(md, kpi_policy=KpiMissingPolicy.fail,
+                                                                     kpi_long_gaps=KpiLongGapPolicy.exclude)))
+    refused = _report(long_hole, strict)["by_name"]["kpi_gaps"]  # kpi_policy=fail overrides the long-gap choice
+    assert refused["status"] == "fail" and "kpi_policy=fail stops transform" in refused["message"]
+
+
+def test_absent_weekly_rows_count_as_a_kpi_gap():
+    weeks = pd.date_range("2022-01-03", periods=60, freq="7D")
+    std = pd.DataFrame({"time": weeks, "geo": "GB", "revenue": 100.0})
+    std.loc[10, "revenue"] = float("nan")  # a missing cell right before three absent weeks: one gap of four
+    std = std[~std["time"].between(pd.Timestamp("2022-03-21"), pd.Timestamp("2022-04-04"))]
+    gaps = long_kpi_gaps(std, "weekly", 14)
+    assert [(str(g.series), str(g.first.date()), str(g.last.date()), g.periods, g.days) for g in gaps] == [
+        ("GB", "2022-03-14", "2022-04-04", 4, 28)]
+    assert gaps[0].describe() == "4 weeks in GB, 2022-03-14 to 2022-04-04 (7% of the history)"
+    assert long_kpi_gaps(std, "weekly", 28) == []
