@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = {"demo": [], "conjura": ["--config-dir", str(REPO / "examples/conf"), "data=conjura_apparel",
                                     "complexity.plausibility.on_failure=warn"]}
 FAR = ["optimization.platform_constraints.min_spend_pct=0.05", "optimization.platform_constraints.max_spend_pct=0.4",
-       "~optimization.platform_constraints.min_spend_ratio", "~optimization.platform_constraints.max_spend_ratio",
+       "optimization.platform_constraints.min_spend_ratio=null", "optimization.platform_constraints.max_spend_ratio=null",
        "optimization.platform_constraints.on_current_mix_outside=warn"]
 
 

@@ -195,19 +195,27 @@ def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: l
     return pd.DataFrame(rows)
 
 
-def recommendation_status(comparison: dict[str, float]) -> dict[str, Any]:
+def recommendation_status(comparison: dict[str, float], objective: Objective = Objective.roas) -> dict[str, Any]:
     """Whether the optimised plan is a recommendation, or the current mix should be kept.
 
-    A plan that its own posterior says is no better than (or worse than) the current mix at the same budget is never
-    presented as a recommendation: that happens when the constraints exclude the current mix (its best plan inside
-    the bounds costs revenue), and the cost of the constraints is then the revenue the plan loses.
+    A plan that its own posterior says is no better than (or worse than) the current mix is never presented as a
+    recommendation: that happens when the constraints exclude the current mix (its best plan inside the bounds costs
+    revenue), and the cost of the constraints is then what the plan loses. The ``roas`` objective compares media-
+    driven revenue at the same budget; ``profit`` compares profit (margin x revenue - spend), since its plan may
+    spend less and earn less revenue on purpose.
     """
     c = comparison
-    status = verdict(c["lift_mean"], c["lift_pct"])
+    if objective == Objective.profit:
+        gain = c["recommended_profit"] - c["current_profit"]
+        gain_pct = gain / abs(c["current_profit"]) * 100.0 if c["current_profit"] else float("inf") * gain
+    else:
+        gain, gain_pct = c["lift_mean"], c["lift_pct"]
+    status = verdict(gain, gain_pct)
     recommended = status == "beats the current mix"
     return {"status": "recommended" if recommended else "keep_current_mix", "verdict": status,
-            "constraints_cost": 0.0 if recommended else max(-c["lift_mean"], 0.0),
-            "constraints_cost_pct": 0.0 if recommended else max(-c["lift_pct"], 0.0)}
+            "measure": "profit" if objective == Objective.profit else "media-driven revenue",
+            "constraints_cost": 0.0 if recommended else max(-gain, 0.0),
+            "constraints_cost_pct": 0.0 if recommended else max(-gain_pct, 0.0)}
 
 
 def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarray, notes: list[str],
@@ -236,7 +244,7 @@ def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarra
         "scenarios": {"total": int(len(scenarios)),
                       "feasible": int((scenarios.get("status", pd.Series(dtype=str)) == "ok").sum())},
     }
-    doc["recommendation"] = recommendation_status(c)
+    doc["recommendation"] = recommendation_status(c, opt.objective)
     if opt.objective == Objective.profit:
         doc["profit"]["target_mroi"] = opt.target_mroi
         doc["profit"]["meridian_target_mroi"] = opt.target_mroi / opt.margin

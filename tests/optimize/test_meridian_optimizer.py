@@ -118,7 +118,7 @@ def test_a_plan_that_loses_to_the_current_mix_is_never_the_recommendation(fitted
     doc = json.loads((out / "summary.json").read_text())
     assert doc["expected_lift"]["mean"] < 0
     assert doc["recommendation"] == {"status": "keep_current_mix", "verdict": "loses to the current mix",
-                                     "constraints_cost": pytest.approx(-doc["expected_lift"]["mean"]),
+                                     "measure": "media-driven revenue", "constraints_cost": pytest.approx(-doc["expected_lift"]["mean"]),
                                      "constraints_cost_pct": pytest.approx(-doc["expected_lift"]["pct"])}
     assert summary["recommendation"] == "keep_current_mix"
     scenarios = pd.read_csv(out / "scenarios.csv")
@@ -160,6 +160,10 @@ def test_profit_objective_lets_the_budget_move(fitted, tmp_path):
     # A channel whose marginal ROI stays below target_mroi / margin gets less than today.
     assert doc["budget"]["recommended_total"] != pytest.approx(doc["budget"]["reference"], rel=1e-3)
     assert summary["objective"] == "profit"
+    gain = doc["profit"]["recommended"] - doc["profit"]["current"]
+    assert doc["recommendation"]["measure"] == "profit"
+    assert doc["recommendation"]["status"] == ("recommended" if gain / abs(doc["profit"]["current"]) * 100
+                                               >= stage.NO_BETTER_PCT else "keep_current_mix")
     assert len(allocation) == 3
 
 
