@@ -1,7 +1,8 @@
 """Hydra multirun: ``mmm <stage> -m key=a,b`` / ``python -m mmm_meridian -m stage=<stage> key=a,b``.
 
-Each sweep job runs in its own artifacts folder (``<sweep dir>/<job>/artifacts``), seeded with the base project's
-up-to-date upstream artifacts so only what the swept keys change is recomputed. Each job writes ``job_result.json``;
+Each sweep job runs in its own artifacts folder (``<sweep dir>/<job>/artifacts``, or ``DIR/<job>`` when the command
+line sets ``paths.artifacts=DIR``), seeded with the base project's up-to-date upstream artifacts so only what the
+swept keys change is recomputed. Each job writes ``job_result.json``;
 at the end :class:`SweepSummaryCallback` collects them into ``sweep_summary.csv`` comparing overrides and key
 metrics. The job function is kept thin because the joblib launcher pickles it with this module's globals.
 """
@@ -19,12 +20,13 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mmm_meridian.config.loader import conf_dir
 from mmm_meridian.config.root import register_configs
-from mmm_meridian.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_USER_ERROR, UserError
+from mmm_meridian.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_USER_ERROR, ConfigError, UserError
 
 log = logging.getLogger(__name__)
 JOB_RESULT = "job_result.json"
@@ -76,9 +78,11 @@ def run_job(cfg: DictConfig) -> int:
     try:
         typed = to_typed(cfg)
         base = Path(typed.paths.artifacts)
-        if not any(o.startswith("paths.artifacts=") for o in overrides):
-            typed.paths.artifacts = str(job_dir / "artifacts")
-            typed.paths.logs = str(job_dir / "artifacts" / "logs")
+        # Jobs run in parallel: a folder shared by all of them would leave all but one refused by its lock.
+        job_root = base / str(hydra_cfg.job.num) if _sets(overrides, "paths.artifacts") else job_dir / "artifacts"
+        typed.paths.artifacts = str(job_root)
+        if not _sets(overrides, "paths.logs"):
+            typed.paths.logs = str(job_root / "logs")
         typed.runtime.upstream_policy = UpstreamPolicy.rebuild
         store = ArtifactStore(typed.paths.artifacts)
         result["artifacts"] = str(store.root)
@@ -97,6 +101,11 @@ def run_job(cfg: DictConfig) -> int:
         log.exception("sweep job %s crashed", hydra_cfg.job.num)
     (job_dir / JOB_RESULT).write_text(dumps(result) + "\n", encoding="utf-8")
     return status
+
+
+def _sets(overrides: Sequence[str], key: str) -> bool:
+    """True when a command-line override sets ``key`` (``key=``, ``+key=``, ``++key=``)."""
+    return any(o.lstrip("+").startswith(f"{key}=") for o in overrides)
 
 
 def write_sweep_summary(sweep_dir: Path) -> Path | None:
@@ -172,11 +181,11 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     _LAST_SWEEP_DIRS.clear()
     try:
         launcher_cfg = load_config(_first_sweep_values(overrides), config_dir)
+        # The experiment and the sweep's parent run are created here, once, before jobs start in parallel.
+        parent = start_sweep_parent(launcher_cfg, list(overrides))  # checks the tracking store (UserError: exit 2)
     except UserError as exc:
         print(exc.one_line(), file=sys.stderr)
         return EXIT_USER_ERROR
-    # The experiment and the sweep's parent run are created here, once, before jobs start in parallel.
-    parent = start_sweep_parent(launcher_cfg, list(overrides))
     if parent:
         os.environ[PARENT_ENV] = parent
     argv = [sys.argv[0] or "mmm"]
@@ -185,7 +194,7 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     argv += ["-m", *overrides]
     saved = sys.argv
     sys.argv = argv
-    status = EXIT_OK
+    status: int | None = None  # stays None when interrupted (Ctrl-C, SIGTERM): the parent run is closed as FAILED
     try:
         hydra_main()
         status = sweep_status(_LAST_SWEEP_DIRS[-1]) if _LAST_SWEEP_DIRS else EXIT_UNEXPECTED
@@ -196,3 +205,39 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
         os.environ.pop(PARENT_ENV, None)
         end_sweep_parent(launcher_cfg, parent, "FINISHED" if status == EXIT_OK else "FAILED")
     return status
+
+
+def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: str | None) -> int:
+    """Hand Hydra's inspection flags (``--cfg``, ``--info``, ``--resolve``, ``--package``, ``--hydra-help``) with the
+    overrides to Hydra's own main: it prints what was asked and runs no job. Returns the exit status.
+
+    Raises:
+        ConfigError: ``config_dir`` is not a folder, or Hydra cannot compose the overrides.
+    """
+    register_configs()
+    argv = [sys.argv[0] or "mmm"]
+    if config_dir:
+        folder = Path(config_dir).expanduser().resolve()
+        if not folder.is_dir():
+            raise ConfigError(f"--config-dir {config_dir!r} is not a folder", where="command line",
+                              fix="point --config-dir at a folder holding e.g. data/<name>.yaml")
+        argv += ["--config-dir", str(folder)]
+    if "--hydra-help" in flags:
+        overrides = []  # Hydra's help about itself composes Hydra's config alone, where `stage=` is no key
+    saved = sys.argv
+    # Hydra configures logging for the job it would run (--info does); keep the caller's (a notebook's, a test's).
+    root = logging.getLogger()
+    saved_logging = (root.handlers[:], root.level)
+    sys.argv = [*argv, *flags, *overrides]
+    try:
+        hydra_main()
+    except SystemExit as exc:  # --hydra-help exits 0; Hydra exits 1 on a composition error (already printed)
+        return EXIT_OK if exc.code in (0, None) else EXIT_USER_ERROR
+    except HydraException as exc:  # raised outside Hydra's own error reporting (--info on a bad override)
+        raise ConfigError(f"invalid configuration: {' '.join(str(exc).split())}", where="overrides",
+                          fix="check the key names and values against `mmm <stage> --help` and conf/") from exc
+    finally:
+        sys.argv = saved
+        root.handlers[:] = saved_logging[0]
+        root.setLevel(saved_logging[1])
+    return EXIT_OK

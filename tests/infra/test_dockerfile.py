@@ -79,7 +79,8 @@ def test_final_stage_is_lean_non_root_and_runs_the_package(stages: list[Stage]) 
     assert final.args("COPY") == ["--from=build /opt/venv /opt/venv"]
     users = final.args("USER")
     assert users and users[-1] not in ("root", "0"), "the container must not run as root"
-    assert json.loads(final.args("ENTRYPOINT")[-1]) == ["python", "-m", "mmm_meridian", "profile=docker"]
+    assert json.loads(final.args("ENTRYPOINT")[-1]) == ["/usr/bin/tini", "--", "python", "-m", "mmm_meridian",
+                                                        "profile=docker"]  # tini passes SIGTERM on as PID 1
     assert json.loads(final.args("CMD")[-1]) == ["stage=run"]
     assert json.loads(final.args("VOLUME")[-1]) == ["/data", "/artifacts"]
 
