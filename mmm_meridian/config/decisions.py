@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from mmm_meridian.config._checks import check_pair, check_positive_int, check_range
 from mmm_meridian.errors import ConfigError
@@ -59,9 +59,16 @@ class PlatformConstraintsConfig:
     min_spend_ratio: Optional[float] = None
     max_spend_ratio: Optional[float] = None
     on_current_mix_outside: CurrentMixPolicy = CurrentMixPolicy.fail
-    channel_overrides: Dict[str, ChannelSpendBounds] = field(default_factory=dict)
+    # Typed Any (entries become ChannelSpendBounds in __post_init__) so that command-line overrides can add channels
+    # (`++optimization.platform_constraints.channel_overrides.<ch>.max_spend_pct=0.2`): OmegaConf cannot create a
+    # new Dict[str, dataclass] entry from an override.
+    channel_overrides: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from mmm_meridian.config.modeling import _entries
+
+        self.channel_overrides = _entries("optimization.platform_constraints.channel_overrides",
+                                          self.channel_overrides, ChannelSpendBounds)
         check_range("optimization.platform_constraints.min_spend_pct", self.min_spend_pct, 0, 1)
         check_range("optimization.platform_constraints.max_spend_pct", self.max_spend_pct, 0, 1)
         _check_ratios("optimization.platform_constraints", self.min_spend_ratio, self.max_spend_ratio)

@@ -78,28 +78,6 @@ class MMMConfig:
         check_known_channels("model.priors.roi_bounds", self.model.priors.roi_bounds, channels)
         check_known_channels("optimization.platform_constraints.channel_overrides",
                              self.optimization.platform_constraints.channel_overrides, channels)
-        self._check_share_bounds_feasible(channels)
-
-    def _check_share_bounds_feasible(self, channels: list[str]) -> None:
-        """Share bounds no plan over the mapped channels can meet fail at start-up, not after training."""
-        key = "optimization.platform_constraints"
-        bounds = self.optimization.platform_constraints
-        low, high = [], []
-        for channel in channels:
-            override = bounds.channel_overrides.get(channel)
-            low.append(bounds.min_spend_pct if override is None or override.min_spend_pct is None
-                       else override.min_spend_pct)
-            high.append(bounds.max_spend_pct if override is None or override.max_spend_pct is None
-                        else override.max_spend_pct)
-        if sum(high) < 1 - 1e-9:
-            raise ConfigError(f"the maximum budget shares of the {len(channels)} mapped channels add up to "
-                              f"{sum(high):.0%}, so no plan can spend the whole budget", where=f"config key {key}",
-                              fix=f"raise {key}.max_spend_pct to at least {1 / len(channels):.2f} (1 / number of "
-                                  f"channels) or raise the channel overrides")
-        if sum(low) > 1 + 1e-9:
-            raise ConfigError(f"the minimum budget shares of the {len(channels)} mapped channels add up to "
-                              f"{sum(low):.0%}, more than the whole budget", where=f"config key {key}",
-                              fix=f"lower {key}.min_spend_pct (at most {1 / len(channels):.2f}) or the overrides")
 
     @property
     def channels(self) -> list[str]:

@@ -205,6 +205,28 @@ def check_feasible(bounds: ShareBounds, historical_spend: Sequence[float], where
                               f"{1 / max(int(live.sum()), 1):.1%}) or the channel overrides")
 
 
+def check_share_totals(constraints: PlatformConstraintsConfig, channels: Sequence[str]) -> None:
+    """Share bounds no plan over the mapped channels can meet, refused before any data is read.
+
+    Raises:
+        ConfigError: the maximum shares add up to less than the budget, or the minimum shares to more.
+    """
+    low = np.array([float(_pick(constraints.channel_overrides.get(c), "min_spend_pct", constraints.min_spend_pct))
+                    for c in channels])
+    high = np.array([float(_pick(constraints.channel_overrides.get(c), "max_spend_pct", constraints.max_spend_pct))
+                     for c in channels])
+    n = len(channels)
+    if high.sum() < 1 - 1e-9:
+        raise ConfigError(f"the maximum budget shares of the {n} mapped channels add up to {high.sum():.0%}, so no "
+                          "plan can spend the whole budget", where=f"config key {KEY}",
+                          fix=f"raise {KEY}.max_spend_pct to at least {1 / n:.2f} (1 / number of channels) or raise "
+                              "the channel overrides")
+    if low.sum() > 1 + 1e-9:
+        raise ConfigError(f"the minimum budget shares of the {n} mapped channels add up to {low.sum():.0%}, more "
+                          "than the whole budget", where=f"config key {KEY}",
+                          fix=f"lower {KEY}.min_spend_pct (at most {1 / n:.2f}) or the channel overrides")
+
+
 def _listing(channels: Sequence[str], values: np.ndarray) -> str:
     return ", ".join(f"{c} {v:.1%}" for c, v in zip(channels, values, strict=True))
 

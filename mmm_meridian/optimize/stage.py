@@ -30,6 +30,7 @@ from mmm_meridian.optimize.constraints import (
     bounds_reach,
     check_current_mix,
     check_feasible,
+    check_share_totals,
     share_bounds,
     spend_limits,
 )
@@ -254,10 +255,12 @@ def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarra
 def preflight_check(cfg: Any, store: Any, log: Any) -> bool:
     """The pipeline's start-up check of the budget bounds (see :func:`preflight`), from ``transform/clean.parquet``.
 
-    Returns False when the clean table does not exist yet (the pipeline asks again before the next stage).
+    Share bounds no plan can meet are refused at once (before any stage runs); the current mix is checked as soon as
+    the clean table exists. Returns False until then (the pipeline asks again before the next stage).
     """
     from mmm_meridian import frame as cols
 
+    check_share_totals(cfg.optimization.platform_constraints, cfg.channels)
     path = store.stage_dir("transform") / "clean.parquet"
     if store.manifest("transform") is None or not path.is_file():
         return False
@@ -288,8 +291,8 @@ def run(ctx: Any) -> dict[str, Any]:
     if used < total:
         ctx.log.info("optimize: using %d of the fit's %d posterior draws (optimization.max_posterior_draws)", used,
                      total)
-    checks = preflight(opt, channels, historical, weekly, ctx.log)
     request = main_request(opt, channels, historical)
+    checks = preflight(opt, channels, historical, weekly, ctx.log)
     evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws if opt.sensitivity.enabled else 0)
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
                  opt.objective.value, len(channels), request.budget, request.bounds.as_dict())

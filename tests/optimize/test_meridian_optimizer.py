@@ -112,7 +112,7 @@ def test_a_plan_that_loses_to_the_current_mix_is_never_the_recommendation(fitted
     # google_search, the channel with the highest true ROI (3.0) and over 40 % of spend, capped at 5 %: the best
     # plan inside these bounds must move most of its budget to channels that return less.
     summary, out = run_stage(fitted, tmp_path, "optimization.platform_constraints.on_current_mix_outside=warn",
-                             "optimization.platform_constraints.channel_overrides.google_search.max_spend_pct=0.05",
+                             "++optimization.platform_constraints.channel_overrides.google_search.max_spend_pct=0.05",
                              "optimization.platform_constraints.max_spend_pct=0.95", "optimization.meridian_html=false",
                              "optimization.max_posterior_draws=60", "optimization.sensitivity.n_draws=60")
     doc = json.loads((out / "summary.json").read_text())

@@ -21,12 +21,14 @@ def test_run_stops_before_training_when_the_current_mix_breaks_the_bounds(tmp_pa
     assert not (root / "train").exists()  # ... so refused before the fit, not after it
 
 
-def test_share_bounds_no_plan_can_meet_are_refused_when_the_config_loads(tmp_path):
-    proc: subprocess.CompletedProcess[str] = run_mmm("ingest", tmp_path, None,
+def test_share_bounds_no_plan_can_meet_are_refused_before_any_stage_runs(tmp_path):
+    proc: subprocess.CompletedProcess[str] = run_mmm("run", tmp_path, None,
                                                      "optimization.platform_constraints.max_spend_pct=0.15")
     line = assert_refused(proc, [["maximum budget shares of the 6 mapped channels add up to 90%"]])
-    assert "max_spend_pct to at least 0.17" in line
-    assert not artifacts(tmp_path).exists()
+    assert line.startswith("error: optimize: ") and "max_spend_pct to at least 0.17" in line
+    assert not (artifacts(tmp_path) / "ingest").exists()
+    # A stage that never optimises is not held up by the optimizer's bounds.
+    assert run_mmm("ingest", tmp_path, None, "optimization.platform_constraints.max_spend_pct=0.15").returncode == 0
 
 
 def test_the_start_up_check_does_not_import_meridian():
