@@ -68,9 +68,10 @@ def _wait_for_log(proc: subprocess.Popen[str], log_dir: Path, label: str, text: 
     """Wait until the log of ``mmm <label>`` holds ``text`` while ``proc`` still runs; returns the log's text."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        logs = list(log_dir.glob(f"*-{label}.log"))
-        if logs and text in (content := logs[0].read_text(encoding="utf-8")):
-            return content
+        # Any log of that command (an earlier in-process run may have written one too): the one holding the text.
+        for log in sorted(log_dir.glob(f"*-{label}.log")):
+            if text in (content := log.read_text(encoding="utf-8")):
+                return content
         time.sleep(0.5)
     assert proc.poll() is None, f"{label} ended before it could be terminated: {proc.stderr.read()[-2000:]}"
     raise AssertionError(f"{text!r} never appeared in the {label} log within {timeout_s:.0f} s")
