@@ -50,6 +50,7 @@ class FitJob:
     save_model: bool = True
     predictions: bool = False
     default_priors: bool = False
+    revenue_figures: bool = True  # total revenue and P(negative baseline), for the plausibility gate
     label: str = "train"
 
     def write(self, path: Path) -> Path:
@@ -155,9 +156,10 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
                               "holdout_weeks": job.holdout_weeks,
                               "window": list(job.window) if job.window else None})
     roi = adapter.roi_table(mmm)
-    started_figures = time.perf_counter()
-    diagnostics.extra["revenue_figures"] = adapter.revenue_figures(mmm)  # for the plausibility gate
-    diagnostics.extra["revenue_figures_seconds"] = round(time.perf_counter() - started_figures, 3)
+    if job.revenue_figures:
+        started_figures = time.perf_counter()
+        diagnostics.extra["revenue_figures"] = adapter.revenue_figures(mmm)
+        diagnostics.extra["revenue_figures_seconds"] = round(time.perf_counter() - started_figures, 3)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"diagnostics": "diagnostics.json", "roi": "roi.csv"}
     predictions = None

@@ -86,7 +86,8 @@ def run_job_in_subprocess(job: FitJob, out_dir: Path, plan: RuntimePlan, timeout
 def run_split(job: FitJob, split: Split, out_dir: Path, plan: RuntimePlan, timeout_s: float) -> dict:
     """Fit one split in a fresh Python process; returns its diagnostics."""
     split_job = replace(job, window=(split.train_start, split.horizon_end), holdout_weeks=split.n_horizon_weeks,
-                        predictions=True, save_model=False, label=f"train split {split.index}")
+                        predictions=True, save_model=False, revenue_figures=False,
+                        label=f"train split {split.index}")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "split.json").write_text(json.dumps(asdict(split), indent=2) + "\n", encoding="utf-8")
     return run_job_in_subprocess(split_job, out_dir, plan, timeout_s,
