@@ -66,6 +66,14 @@ class RuntimeConfig:
     lock_timeout_s: float = 0.0  # wait this long for another mmm process on the same artifacts, then refuse
 
     def __post_init__(self) -> None:
+        if self.backend == Backend.tensorflow and self.precision == Precision.float64:
+            # Meridian 2.1's TensorFlow backend computes in float32 whatever is asked (only JAX reads
+            # MERIDIAN_ENABLE_JAX_X64), so float64 there would be recorded but never used.
+            raise ConfigError("runtime.precision=float64 is not available with runtime.backend=tensorflow: Meridian's "
+                              "TensorFlow backend always computes in float32",
+                              where="config keys runtime.backend, runtime.precision",
+                              fix="use runtime.backend=jax for float64 (runtime.backend=jax runtime.precision=float64), "
+                                  "or keep tensorflow with runtime.precision=float32")
         check_range("runtime.gpu_memory_fraction", self.gpu_memory_fraction, 0, 1, lo_open=True)
         if self.threads is not None:
             check_range("runtime.threads", self.threads, 1)
@@ -100,13 +108,23 @@ class ProfileSettings:
     """Where one environment keeps its files and tracking; ``profile=<name>`` copies them into paths/tracking/runtime.
 
     ``tracking_uri`` None means a sqlite MLflow store under ``root``; the docker and k8s profiles take it from the
-    MLFLOW_TRACKING_URI environment variable when that is set.
+    MLFLOW_TRACKING_URI environment variable when that is set. The local profile has no data folder of its own:
+    ``ingest.local_csv.path`` is absolute or relative to the folder ``mmm`` runs in.
     """
 
     root: str = "."
-    data_dir: str = "./data"  # where users put their input files (ingest.local_csv.path=<data_dir>/shop.csv)
     tracking_uri: Optional[str] = None
     device: Device = Device.auto
+
+
+@dataclass
+class ContainerProfileSettings(ProfileSettings):
+    """A container's settings: ``data_dir`` is where its data volume is mounted (``ingest.local_csv.path=
+    <data_dir>/shop.csv``); the docker profile keeps its download cache there (``paths.cache``), and
+    ``scripts/k8s_submit.py`` mounts the data claim there."""
+
+    root: str = "/artifacts"
+    data_dir: str = "/data"
 
 
 @dataclass
@@ -128,7 +146,7 @@ class K8sResources:
 
 
 @dataclass
-class K8sProfileSettings(ProfileSettings):
+class K8sProfileSettings(ContainerProfileSettings):
     """What ``scripts/k8s_submit.py`` renders into each Kubernetes Job (see scripts/k8s/job.yaml.tmpl)."""
 
     namespace: str = "mmm"
@@ -169,8 +187,8 @@ class ProfilesConfig:
     """Settings of the three environments; the one in use is chosen with ``profile=local|docker|k8s``."""
 
     local: ProfileSettings = field(default_factory=ProfileSettings)
-    docker: ProfileSettings = field(default_factory=lambda: ProfileSettings(root="/artifacts", data_dir="/data"))
-    k8s: K8sProfileSettings = field(default_factory=lambda: K8sProfileSettings(root="/artifacts", data_dir="/data"))
+    docker: ContainerProfileSettings = field(default_factory=ContainerProfileSettings)
+    k8s: K8sProfileSettings = field(default_factory=K8sProfileSettings)
 
 
 def _disabled(section: str, flags: Dict[str, bool]) -> None:

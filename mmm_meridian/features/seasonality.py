@@ -272,6 +272,8 @@ class TimeFeatures:
     knots_reason: str = ""
     # Controls that differ by geo (holidays when geos have different calendars), indexed by (geo, time).
     geo_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # The baseline's trend (features.baseline.trend): {"enabled": bool, "how": how the model carries it, or "none"}.
+    trend: dict[str, object] = field(default_factory=dict)
 
 
 def choose_knots(n_weeks: int, n_geos: int, config: SeasonalityConfig, has_time_only_controls: bool) -> tuple[
@@ -304,7 +306,8 @@ def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfi
         weeks: the model's weeks.
         n_geos: number of geos (a geo model's knots depend on it).
         config: ``features.seasonality``.
-        trend: ``features.baseline.trend``.
+        trend: ``features.baseline.trend``. False gives Meridian one knot (a flat baseline: no trend, the
+            calendar controls still carry seasonality), whatever ``knot_every_weeks`` says.
         calendars: geo -> holiday country code (:func:`resolve_calendars`). One calendar for every geo gives
             time-only holiday controls; different calendars give per-geo controls in ``geo_frame``. None: one calendar,
             ``holidays.country`` when it is a single code, else ``holidays.fallback_country``.
@@ -316,9 +319,6 @@ def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfi
         frame = fourier_terms(weeks, config.fourier_terms)
         parts.append(frame)
         terms.update({col: {"kind": "annual_fourier", "period_days": DAYS_PER_YEAR} for col in frame})
-    if config.weekly:
-        log.warning("features: features.seasonality.weekly is ignored: the model is weekly, so day-of-week effects "
-                    "cancel out within each week")
     if config.holidays.enabled:
         if calendars is None:
             single = config.holidays.country
@@ -346,11 +346,22 @@ def time_features(weeks: pd.DatetimeIndex, n_geos: int, config: SeasonalityConfi
             log.warning("features: calendar control %s is constant over the data's period and is dropped", col)
             terms.pop(col, None)
         table.drop(columns=constant, inplace=True)
+    if not trend:
+        # Meridian's intercept with 2+ knots moves over time (a piecewise-linear trend); one knot keeps it constant.
+        # Seasonality stays in the calendar controls above, so only the slow drift of the baseline goes.
+        knots = 1
+        reason = ("features.baseline.trend=false: one knot, i.e. a flat baseline with no time-varying trend "
+                  f"(features.seasonality.knot_every_weeks={config.knot_every_weeks} not used); seasonality stays "
+                  "in the calendar controls")
+        return TimeFeatures(frame=combined, terms=terms, knots=knots, knots_reason=reason, geo_frame=geo_frame,
+                            trend={"enabled": False, "how": "none: one knot, a flat baseline (features.baseline."
+                                   "trend=false)"})
     knots, reason = choose_knots(len(weeks), n_geos, config, has_time_only_controls=not combined.empty)
-    if trend and (knots is not None and knots == 1 or knots is None and n_geos == 1):
+    if knots is not None and knots == 1 or knots is None and n_geos == 1:
         # One knot is a constant intercept: a linear trend has to be a control of its own.
         combined["trend"] = np.linspace(0.0, 1.0, len(weeks))
         terms["trend"] = {"kind": "trend", "note": "linear 0..1 over the period (single knot)"}
-    elif trend:
+    else:
         terms["trend"] = {"kind": "trend", "note": f"spanned by Meridian's piecewise-linear knots ({knots})"}
-    return TimeFeatures(frame=combined, terms=terms, knots=knots, knots_reason=reason, geo_frame=geo_frame)
+    return TimeFeatures(frame=combined, terms=terms, knots=knots, knots_reason=reason, geo_frame=geo_frame,
+                        trend={"enabled": True, "how": terms["trend"]["note"]})

@@ -73,6 +73,8 @@ class FeatureSpec:
     excluded_weeks: dict[str, list[str]] = field(default_factory=dict)
     # Geo models: HalfNormal scales of the geo-spread priors {"media": eta_m, "controls": xi_c}; None: Meridian's.
     geo_variation: dict[str, float | None] = field(default_factory=dict)
+    # The baseline's trend (features.baseline.trend): {"enabled": bool, "how": knots, a linear control, or none}.
+    trend: dict[str, Any] = field(default_factory=dict)
     kpi: str = "revenue"
     kpi_type: str = "revenue"
     version: int = SPEC_VERSION

@@ -43,6 +43,9 @@ from mmm_meridian.features.spec import (
     spend_column,
 )
 
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
+READS: tuple[str, ...] = ("features", "model")
+
 log = logging.getLogger(__name__)
 
 
@@ -203,6 +206,7 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig,
                                      timed.terms.get(name, {})))
     if timed.knots_reason:
         log.info("features: knots: %s", timed.knots_reason)
+    log.info("features: baseline trend: %s", timed.trend.get("how", "none"))
 
     population, population_source = _population(clean, geos, cfg, channels)
     inputs[cols.POPULATION] = inputs[cols.GEO].map(population).astype(float)
@@ -212,7 +216,7 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig,
         population_source=population_source, knots=timed.knots, knots_reason=timed.knots_reason,
         decay_function=cfg.features.adstock.decay_function.value, max_lag=cfg.features.adstock.max_lag,
         hill_before_adstock=cfg.model.hill_before_adstock, holdout_weeks=cfg.model.holdout_weeks,
-        seasonality_terms=timed.terms, holiday_calendars=calendars,
+        seasonality_terms=timed.terms, holiday_calendars=calendars, trend=timed.trend,
         excluded_weeks=_excluded(excluded_weeks, geos, weeks, cfg),
         geo_variation=dataclasses.asdict(cfg.model.priors.geo_variation) if len(geos) > 1 else {})
     if spec.holdout_weeks >= len(weeks) - 1:

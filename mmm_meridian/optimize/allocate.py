@@ -15,7 +15,7 @@ import pandas as pd
 
 from mmm_meridian.optimize import meridian_optimizer as mo
 from mmm_meridian.optimize.constraints import MeridianConstraints, ShareBounds, spend_limits, to_meridian, violations
-from mmm_meridian.optimize.risk import compare_plans, extrapolation, interval
+from mmm_meridian.optimize.risk import compare_means, compare_plans, extrapolation, interval
 
 
 @dataclass(frozen=True)
@@ -54,29 +54,42 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def allocation_table(channels: list[str], current: np.ndarray, recommended: np.ndarray, cur_draws: np.ndarray,
-                     rec_draws: np.ndarray, low: np.ndarray, high: np.ndarray, width: float) -> pd.DataFrame:
-    """Per channel: spends, change, shares, bounds, ROI and incremental revenue (posterior mean and interval)."""
-    rec_lo, rec_hi = interval(rec_draws, width)
-    roi_draws = _safe_ratio(rec_draws, recommended[None, :])
-    roi_lo, roi_hi = (interval(roi_draws, width) if np.isfinite(roi_draws).all()
-                      else (np.full(len(channels), np.nan),) * 2)
-    return pd.DataFrame({
+                     rec_draws: np.ndarray, low: np.ndarray, high: np.ndarray, width: float | None) -> pd.DataFrame:
+    """Per channel: spends, change, shares, bounds, ROI and incremental revenue (posterior mean and interval).
+
+    ``width`` None means the risk analysis is off: ``cur_draws`` / ``rec_draws`` then hold one row, the posterior
+    means, and the table has no interval columns.
+    """
+    table = pd.DataFrame({
         "channel": channels, "current_spend": current, "recommended_spend": recommended,
         "change_pct": _safe_ratio(recommended - current, current) * 100.0,
         "current_share": current / current.sum(), "recommended_share": recommended / max(recommended.sum(), 1e-12),
         "min_spend": low, "max_spend": high,
         "current_roi": _safe_ratio(cur_draws.mean(axis=0), current),
         "expected_roi": _safe_ratio(rec_draws.mean(axis=0), recommended),
-        "expected_roi_lo": roi_lo, "expected_roi_hi": roi_hi,
         "current_incremental_revenue": cur_draws.mean(axis=0),
         "expected_incremental_revenue": rec_draws.mean(axis=0),
-        "expected_incremental_revenue_lo": rec_lo, "expected_incremental_revenue_hi": rec_hi,
     })
+    if width is None:
+        return table
+    rec_lo, rec_hi = interval(rec_draws, width)
+    roi_draws = _safe_ratio(rec_draws, recommended[None, :])
+    roi_lo, roi_hi = (interval(roi_draws, width) if np.isfinite(roi_draws).all()
+                      else (np.full(len(channels), np.nan),) * 2)
+    table.insert(table.columns.get_loc("expected_roi") + 1, "expected_roi_lo", roi_lo)
+    table.insert(table.columns.get_loc("expected_roi_lo") + 1, "expected_roi_hi", roi_hi)
+    table["expected_incremental_revenue_lo"] = rec_lo
+    table["expected_incremental_revenue_hi"] = rec_hi
+    return table
 
 
 def optimise_plan(mmm: Any, evaluator: mo.PlanEvaluator, request: PlanRequest, *, gtol: float, width: float,
                   weekly: pd.DataFrame, margin: float = 1.0, grid: Any = None) -> PlanResult:
-    """Optimise one plan with Meridian and measure it against the historical mix on the same posterior draws."""
+    """Optimise one plan with Meridian and measure it against the historical mix on the same posterior draws.
+
+    With the evaluator's risk analysis off (``optimization.sensitivity.enabled=false``) the plans are compared by
+    their posterior means only: no draw-by-draw comparison, no intervals, no probability of beating the current mix.
+    """
     channels = list(request.bounds.channels)
     historical = evaluator.historical
     constraints = to_meridian(request.bounds, historical)
@@ -84,11 +97,18 @@ def optimise_plan(mmm: Any, evaluator: mo.PlanEvaluator, request: PlanRequest, *
                                  fixed_budget=request.fixed_budget, target_mroi=request.target_mroi, gtol=gtol,
                                  interval=width, grid=grid if request.fixed_budget else None)
     current = historical / historical.sum() * request.budget
-    cur_draws = evaluator.outcome_draws(current)
-    rec_draws = evaluator.outcome_draws(recommendation.spend)
     low, high = spend_limits(request.bounds, request.budget)
-    allocation = allocation_table(channels, current, recommendation.spend, cur_draws, rec_draws, low, high, width)
-    comparison = compare_plans(cur_draws, rec_draws, width)
+    if evaluator.risk:
+        cur_draws = evaluator.outcome_draws(current)
+        rec_draws = evaluator.outcome_draws(recommendation.spend)
+        allocation = allocation_table(channels, current, recommendation.spend, cur_draws, rec_draws, low, high, width)
+        comparison: dict[str, Any] = compare_plans(cur_draws, rec_draws, width)
+    else:  # risk analysis off: posterior means only, Meridian's own for the recommended plan
+        cur_mean = evaluator.outcome_mean(current)
+        rec_mean = recommendation.meridian_mean_outcome
+        allocation = allocation_table(channels, current, recommendation.spend, cur_mean[None, :], rec_mean[None, :],
+                                      low, high, None)
+        comparison = compare_means(cur_mean, rec_mean)
     comparison["current_spend"] = float(current.sum())
     comparison["recommended_spend"] = float(recommendation.spend.sum())
     comparison["current_profit"] = margin * comparison["current_mean"] - comparison["current_spend"]

@@ -118,19 +118,29 @@ def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None
 
 
 class PlanEvaluator:
-    """Incremental revenue of any spend plan on a fixed subset of posterior draws (paired across plans)."""
+    """Incremental revenue of any spend plan on a fixed subset of posterior draws (paired across plans).
 
-    def __init__(self, mmm: Any, max_draws: int = 0) -> None:
+    Args:
+        mmm: the fitted model.
+        max_draws: at most this many posterior draws, evenly spaced (0 or more than exist: all of them); the paired
+            risk analysis compares plans draw by draw on them.
+        risk: False when the risk analysis is off (``optimization.sensitivity.enabled=false``): no draw subset is
+            kept, :meth:`outcome_draws` refuses, and plans are measured by their posterior mean only
+            (:meth:`outcome_mean`).
+    """
+
+    def __init__(self, mmm: Any, max_draws: int = 0, *, risk: bool = True) -> None:
         self.analyzer = adapter.analyzer(mmm)
         self.media = np.asarray(mmm.input_data.media, dtype=np.float64)  # (geo, media_time, channel)
         self.historical = historical_spend(mmm)
+        self.risk = risk
         posterior = mmm.inference_data.posterior
         n_total = int(posterior.sizes["chain"] * posterior.sizes["draw"])
         n = n_total if max_draws <= 0 or max_draws >= n_total else max_draws
-        self.draws = np.unique(np.linspace(0, n_total - 1, n).round().astype(int))
+        self.draws = np.unique(np.linspace(0, n_total - 1, n).round().astype(int)) if risk else np.array([], int)
 
-    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
-        """Incremental revenue per (draw, channel) over the whole period when each channel spends ``plan``."""
+    def _incremental(self, plan: np.ndarray) -> np.ndarray:
+        """Incremental revenue per (posterior draw, channel) when each channel spends ``plan`` (every draw)."""
         plan = np.asarray(plan, dtype=np.float64)
         ratio = np.divide(plan, self.historical, out=np.zeros_like(plan), where=self.historical > 0)
         media = self.media * ratio[None, None, :]  # DataTensors casts to the backend's float type
@@ -140,7 +150,22 @@ class PlanEvaluator:
                 use_posterior=True, new_data=meridian_tensors.DataTensors(media=media),
                 include_non_paid_channels=False)
         draws = np.asarray(draws, dtype=np.float64)
-        return draws.reshape(-1, draws.shape[-1])[self.draws]
+        return draws.reshape(-1, draws.shape[-1])
+
+    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
+        """Incremental revenue per (draw, channel) over the whole period when each channel spends ``plan``.
+
+        Raises:
+            RuntimeError: the risk analysis is off (a bug in the caller: nothing may be compared draw by draw).
+        """
+        if not self.risk:
+            raise RuntimeError("the risk analysis is off (optimization.sensitivity.enabled=false): no draws to "
+                               "compare")
+        return self._incremental(plan)[self.draws]
+
+    def outcome_mean(self, plan: np.ndarray) -> np.ndarray:
+        """Posterior-mean incremental revenue per channel when each channel spends ``plan`` (as Meridian reports)."""
+        return self._incremental(plan).mean(axis=0)
 
 
 # Response curves: Meridian's OptimizationResults.get_response_curves evaluates every multiple of a channel's spend

@@ -45,6 +45,25 @@ def compare_plans(current: np.ndarray, recommended: np.ndarray, width: float) ->
     return out
 
 
+def compare_means(current: np.ndarray, recommended: np.ndarray) -> dict[str, float | None]:
+    """The posterior-mean comparison of two plans when the risk analysis is off (``optimization.sensitivity.
+    enabled=false``): the same keys as :func:`compare_plans`, with no draw compared, so every interval and the
+    probability of beating the current plan are None rather than figures computed from draws nobody asked for.
+
+    Args:
+        current: posterior-mean incremental revenue per channel under the current plan (or its total).
+        recommended: the same under the recommended plan.
+    """
+    cur = float(np.sum(np.asarray(current, dtype=float)))
+    rec = float(np.sum(np.asarray(recommended, dtype=float)))
+    out: dict[str, float | None] = {"n_draws": 0, "interval": None}
+    for name, value in (("current", cur), ("recommended", rec), ("lift", rec - cur)):
+        out[f"{name}_mean"], out[f"{name}_lo"], out[f"{name}_hi"] = value, None, None
+    out["lift_pct"] = (rec - cur) / cur * 100.0 if cur else float("nan")
+    out["prob_beats_current"] = None
+    return out
+
+
 def extrapolation(weekly_spend: pd.DataFrame, current: Mapping[str, float],
                   recommended: Mapping[str, float]) -> pd.DataFrame:
     """Flag plans whose typical week lies outside the weekly spend the data has seen.

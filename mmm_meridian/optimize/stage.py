@@ -9,6 +9,8 @@ Reads ``train/model.binpb``. Writes to ``optimize/``:
   are listed with the reason;
 - ``summary.json``: objective, budgets, expected lift with interval, probability of beating the current plan,
   constraints (user bounds, Meridian's arguments, satisfied or not), guardrails and business notes;
+  ``sensitivity`` says whether the paired risk analysis ran (``optimization.sensitivity.enabled``): when it is off,
+  the plans are compared by posterior means only, so no interval or probability is written (null / absent columns);
 - ``response_curves.csv`` and Meridian's ``optimization_summary.html`` (when enabled).
 
 Objectives: ``roas`` maximises incremental revenue at a fixed budget (``optimization.budget`` or the historical
@@ -35,6 +37,9 @@ from mmm_meridian.optimize.constraints import (
     spend_limits,
 )
 from mmm_meridian.optimize.risk import business_notes
+
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
+READS: tuple[str, ...] = ("optimization",)
 
 HTML_FILE = "optimization_summary.html"
 
@@ -179,11 +184,12 @@ def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: l
                                                   grid=grid)
         c = result.comparison
         row.update({"status": "ok", "expected_incremental_revenue": c["recommended_mean"],
-                    "expected_incremental_revenue_lo": c["recommended_lo"],
-                    "expected_incremental_revenue_hi": c["recommended_hi"],
+                    **({"expected_incremental_revenue_lo": c["recommended_lo"],
+                        "expected_incremental_revenue_hi": c["recommended_hi"]} if evaluator.risk else {}),
                     "current_mix_incremental_revenue": c["current_mean"], "lift": c["lift_mean"],
-                    "lift_lo": c["lift_lo"], "lift_hi": c["lift_hi"], "lift_pct": c["lift_pct"],
-                    "prob_beats_current_mix": c["prob_beats_current"],
+                    **({"lift_lo": c["lift_lo"], "lift_hi": c["lift_hi"]} if evaluator.risk else {}),
+                    "lift_pct": c["lift_pct"],
+                    **({"prob_beats_current_mix": c["prob_beats_current"]} if evaluator.risk else {}),
                     "verdict": verdict(c["lift_mean"], c["lift_pct"]),
                     "roi": c["recommended_mean"] / max(c["recommended_spend"], 1e-12),
                     "constraints_satisfied": result.constraints_satisfied,
@@ -191,8 +197,8 @@ def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: l
                         result.allocation.get("extrapolation", pd.Series(dtype=str)).fillna("") != "", "channel"])})
         row.update({f"spend_{ch}": s for ch, s in result.recommended.items()})
         rows.append(row)
-        log.info("optimize: scenario %s: budget %.0f, lift %.0f (%.1f %%), P(beats current mix) %.2f", name, budget,
-                 c["lift_mean"], c["lift_pct"], c["prob_beats_current"])
+        log.info("optimize: scenario %s: budget %.0f, lift %.0f (%.1f %%)%s", name, budget, c["lift_mean"],
+                 c["lift_pct"], f", P(beats current mix) {c['prob_beats_current']:.2f}" if evaluator.risk else "")
     return pd.DataFrame(rows)
 
 
@@ -219,18 +225,32 @@ def recommendation_status(comparison: dict[str, float], objective: Objective = O
             "constraints_cost_pct": 0.0 if recommended else max(-gain_pct, 0.0)}
 
 
+SENSITIVITY_OFF = ("optimization.sensitivity.enabled=false: no posterior risk analysis was run (no intervals, no "
+                   "probability of beating the current mix); the figures are posterior means")
+
+
+def sensitivity_block(opt: OptimizationConfig, comparison: dict[str, Any]) -> dict[str, Any]:
+    """What ``summary.json`` says about the risk analysis: its draws and interval, or that it was off."""
+    if not opt.sensitivity.enabled:
+        return {"enabled": False, "n_draws": 0, "note": SENSITIVITY_OFF}
+    return {"enabled": True, "n_draws": comparison["n_draws"], "interval": comparison["interval"]}
+
+
 def summary_document(opt: OptimizationConfig, result: Any, historical: np.ndarray, notes: list[str],
                      html: bool, scenarios: pd.DataFrame) -> dict[str, Any]:
     c = result.comparison
     m = result.constraints
+    risk = opt.sensitivity.enabled
     doc: dict[str, Any] = {
         "objective": opt.objective.value,
         "budget": {"historical_total": float(historical.sum()), "reference": result.request.budget,
                    "recommended_total": c["recommended_spend"], "fixed": result.request.fixed_budget},
-        "expected_incremental_revenue": {k: c[f"{k}_{s}"] for k in ("current", "recommended")
-                                         for s in ("mean", "lo", "hi")},
-        "expected_lift": {"mean": c["lift_mean"], "lo": c["lift_lo"], "hi": c["lift_hi"], "pct": c["lift_pct"],
-                          "interval": c["interval"]},
+        # Per plan its posterior mean, and with the risk analysis its interval: {"current": {"mean": ...}, ...}.
+        "expected_incremental_revenue": {k: {s: c[f"{k}_{s}"] for s in (("mean", "lo", "hi") if risk else ("mean",))}
+                                         for k in ("current", "recommended")},
+        "expected_lift": {"mean": c["lift_mean"], "pct": c["lift_pct"],
+                          **({"lo": c["lift_lo"], "hi": c["lift_hi"], "interval": c["interval"]} if risk else {})},
+        "sensitivity": sensitivity_block(opt, c),
         "prob_beats_current": c["prob_beats_current"], "n_draws": c["n_draws"],
         "profit": {"margin": opt.margin, "current": c["current_profit"], "recommended": c["recommended_profit"]},
         "constraints": {"share_bounds": result.request.bounds.as_dict(), "satisfied": result.constraints_satisfied,
@@ -293,7 +313,10 @@ def run(ctx: Any) -> dict[str, Any]:
                      total)
     request = main_request(opt, channels, historical)
     checks = preflight(opt, channels, historical, weekly, ctx.log)
-    evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws if opt.sensitivity.enabled else 0)
+    evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws, risk=opt.sensitivity.enabled)
+    if not opt.sensitivity.enabled:
+        ctx.log.info("optimize: risk analysis off (optimization.sensitivity.enabled=false): plans are compared by "
+                     "their posterior means only, with no intervals and no probability of beating the current mix")
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
                  opt.objective.value, len(channels), request.budget, request.bounds.as_dict())
     grid = build_shared_grid(mmm, opt, channels, historical)
@@ -317,19 +340,20 @@ def run(ctx: Any) -> dict[str, Any]:
     doc.update(checks)
     ctx.out.write_json("summary.json", doc)
     c = result.comparison
+    risk = (f"{c['interval'] * 100:.0f} % interval {c['lift_lo']:.0f} to {c['lift_hi']:.0f}; P(beats current) = "
+            f"{c['prob_beats_current']:.2f}" if evaluator.risk else "risk analysis off")
     if doc["recommendation"]["status"] == "recommended":
-        ctx.log.info("optimize: recommended plan lifts incremental revenue by %.0f (%.1f %%, %.0f %% interval %.0f "
-                     "to %.0f); P(beats current) = %.2f; constraints %s", c["lift_mean"], c["lift_pct"],
-                     c["interval"] * 100, c["lift_lo"], c["lift_hi"], c["prob_beats_current"],
+        ctx.log.info("optimize: recommended plan lifts incremental revenue by %.0f (%.1f %%, %s); constraints %s",
+                     c["lift_mean"], c["lift_pct"], risk,
                      "satisfied" if result.constraints_satisfied else "NOT satisfied")
     else:
         ctx.log.warning("optimize: keep the current mix: the best plan inside the bounds %s (lift %.0f, %.1f %%; "
-                        "P(beats current) = %.2f); the constraints cost %.0f of media-driven revenue",
-                        doc["recommendation"]["verdict"], c["lift_mean"], c["lift_pct"], c["prob_beats_current"],
+                        "%s); the constraints cost %.0f of media-driven revenue",
+                        doc["recommendation"]["verdict"], c["lift_mean"], c["lift_pct"], risk,
                         doc["recommendation"]["constraints_cost"])
     return {"objective": opt.objective.value, "recommendation": doc["recommendation"]["status"],
             "budget": round(c["recommended_spend"], 2),
             "lift": round(c["lift_mean"], 2), "lift_pct": round(c["lift_pct"], 3),
-            "prob_beats_current": round(c["prob_beats_current"], 4),
+            "prob_beats_current": None if c["prob_beats_current"] is None else round(c["prob_beats_current"], 4),
             "constraints_satisfied": result.constraints_satisfied, "scenarios": int(len(scenarios)),
             "extrapolated_channels": len(doc["extrapolated_channels"])}

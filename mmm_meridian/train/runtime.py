@@ -16,6 +16,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
 
@@ -132,6 +134,18 @@ def child_env(runtime_plan: RuntimePlan) -> dict[str, str]:
     """
     quiet = {"PYTHONWARNINGS": "ignore::UserWarning,ignore::DeprecationWarning,ignore::FutureWarning"}
     return {**quiet, **os.environ, **runtime_plan.env}
+
+
+def loaded_precision() -> str:
+    """The float type Meridian's loaded backend actually computes in ("float32" or "float64"): what is recorded."""
+    if not meridian_loaded():
+        return "unknown"
+    try:
+        from meridian import backend
+
+        return str(np.dtype(backend.np_float_dtype))  # JAX: float64 only with MERIDIAN_ENABLE_JAX_X64; TF: float32
+    except Exception:  # noqa: BLE001 - reporting only; never fail a fit over it
+        return "unknown"
 
 
 def loaded_device() -> str:

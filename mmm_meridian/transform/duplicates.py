@@ -37,20 +37,35 @@ def additive_columns(std: pd.DataFrame, cfg: MMMConfig) -> list[str]:
     return configured
 
 
+RULES_KEY = "enhanced_cleaning.duplicates.non_additive_rules"
+
+
 def non_additive_rules(std: pd.DataFrame, cfg: MMMConfig, additive: list[str]) -> dict[str, str]:
-    """Rule per non-additive column: configured, else promo -> max, everything else -> mean."""
+    """Rule per non-additive column: configured, else promo -> max, everything else -> mean.
+
+    Raises:
+        ConfigError: a configured rule is unknown, or names a column that is not a non-additive column of the data
+            (a typo, or an additive column, which is always summed).
+    """
     rules: dict[str, str] = {}
     for col in std.columns:
         if col in KEY or col in additive:
             continue
         rules[col] = "max" if col == F.PROMO else "mean"
+    known = sorted(rules)
     for col, rule in cfg.enhanced_cleaning.duplicates.non_additive_rules.items():
         if rule not in _RULES:
-            raise ConfigError(f"enhanced_cleaning.duplicates.non_additive_rules.{col}={rule!r} is not a rule",
-                              where="config key enhanced_cleaning.duplicates.non_additive_rules",
+            raise ConfigError(f"{RULES_KEY}.{col}={rule!r} is not a rule", where=f"config key {RULES_KEY}",
                               fix=f"choose from {sorted(_RULES)}")
-        if col in rules:
-            rules[col] = rule
+        if col in additive:
+            raise ConfigError(f"{RULES_KEY} names {col!r}, an additive column (summed across duplicate rows)",
+                              where=f"config key {RULES_KEY}.{col}",
+                              fix=f"remove {col} from {RULES_KEY}, or leave it out of "
+                                  f"enhanced_cleaning.duplicates.additive_columns; non-additive columns: {known}")
+        if col not in rules:
+            raise ConfigError(f"{RULES_KEY} names unknown column {col!r}", where=f"config key {RULES_KEY}.{col}",
+                              fix=f"use a non-additive column of the data (canonical names): {known}")
+        rules[col] = rule
     return rules
 
 
@@ -76,6 +91,7 @@ def classify_duplicates(std: pd.DataFrame, additive: list[str]) -> pd.DataFrame:
 def resolve_duplicates(std: pd.DataFrame, cfg: MMMConfig, log: CleaningLog) -> pd.DataFrame:
     """One row per (geo, time), each resolution recorded in ``log``."""
     additive = additive_columns(std, cfg)
+    rules = non_additive_rules(std, cfg, additive)  # refuses a bad rule even when the data has no duplicates
     groups = classify_duplicates(std, additive)
     if groups.empty:
         return std
@@ -87,7 +103,6 @@ def resolve_duplicates(std: pd.DataFrame, cfg: MMMConfig, log: CleaningLog) -> p
                         f"{pd.Timestamp(first[F.TIME]).date()}", where="the input rows",
                         fix="fix the export, or set enhanced_cleaning.duplicates.conflicting to keep_first, "
                             "keep_last, mean or aggregate")
-    rules = non_additive_rules(std, cfg, additive)
     kinds = groups.set_index(KEY)["kind"]
     is_dup = std.set_index(KEY).index.isin(kinds.index)
     keep, resolved = std[~is_dup], []

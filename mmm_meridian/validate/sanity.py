@@ -12,7 +12,7 @@ from mmm_meridian import frame as F
 from mmm_meridian.config.quality import KpiLongGapPolicy, KpiMissingPolicy
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.ingest.standardize import column_roles
-from mmm_meridian.transform.duplicates import additive_columns, classify_duplicates
+from mmm_meridian.transform.duplicates import additive_columns, classify_duplicates, non_additive_rules
 from mmm_meridian.transform.missing import LONG_GAP_FIX, kpi_gap_summary, long_kpi_gaps
 from mmm_meridian.transform.outliers import promo_mask
 from mmm_meridian.validate.checks import Check, Status
@@ -117,7 +117,9 @@ def kpi_gaps(std: pd.DataFrame, cfg: MMMConfig, frequency: str) -> Check:
 
 
 def duplicates(std: pd.DataFrame, cfg: MMMConfig) -> Check:
-    groups = classify_duplicates(std, additive_columns(std, cfg))
+    additive = additive_columns(std, cfg)
+    non_additive_rules(std, cfg, additive)  # a rule for a column the data lacks stops here, as in transform
+    groups = classify_duplicates(std, additive)
     kinds = {k: int(n) for k, n in groups["kind"].value_counts().items()}
     examples = {k: [f"{r[F.GEO]} {pd.Timestamp(r[F.TIME]).date()}" for _, r in g.head(5).iterrows()]
                 for k, g in groups.groupby("kind")}

@@ -50,6 +50,30 @@ def test_features_stage_writes_spec_with_priors_and_sources(make_cfg, demo):
         "mmm_timeseries_id == 'brand_a_GB'")["tiktok_impressions"].sum())
 
 
+def test_trend_off_is_recorded_in_the_feature_spec_and_the_log(make_cfg, demo, caplog):
+    clean = clean_table(demo, territories=["GB"])
+    _, with_trend = build_features(clean, make_cfg())
+    caplog.set_level("INFO", logger="mmm_meridian")
+    inputs, spec = build_features(clean, make_cfg("features.baseline.trend=false"))
+    assert with_trend.knots == 7 and with_trend.trend["enabled"] is True
+    assert spec.knots == 1 and spec.trend["enabled"] is False
+    assert "features.baseline.trend=false" in spec.knots_reason
+    raw = spec.to_dict()
+    assert raw["knots"] == 1 and raw["trend"] == spec.trend and "trend" not in raw["seasonality_terms"]
+    assert FeatureSpec.from_dict(json.loads(json.dumps(raw))).trend == spec.trend
+    assert "trend" not in inputs.columns
+    assert spec.control_names == with_trend.control_names  # the seasonality controls stay
+    assert any("baseline trend: none" in r.getMessage() for r in caplog.records)
+    assert any("knots: features.baseline.trend=false" in r.getMessage() for r in caplog.records)
+
+
+def test_weekly_seasonality_true_stops_the_config(make_cfg):
+    from mmm_meridian.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="features.seasonality.weekly=true"):
+        make_cfg("features.seasonality.weekly=true")
+
+
 def test_geo_model_population_proxy_and_knots(make_cfg, demo):
     cfg = make_cfg("data=demo_geo", "features.seasonality.knot_every_weeks=null", "model.media_source=spend")
     inputs, spec = build_features(clean_table(demo, territories=["GB", "US"]), cfg)

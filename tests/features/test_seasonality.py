@@ -68,3 +68,30 @@ def test_trend_becomes_a_control_only_with_a_single_knot():
     assert "trend" in single.frame and single.frame["trend"].iloc[-1] == 1.0
     knotted = time_features(WEEKS, 1, SeasonalityConfig(knot_every_weeks=26), trend=True)
     assert "trend" not in knotted.frame and "knots" in knotted.terms["trend"]["note"]
+
+
+def test_trend_off_gives_a_flat_baseline_with_one_knot_and_keeps_seasonality():
+    on = time_features(WEEKS, 1, SeasonalityConfig(knot_every_weeks=26), trend=True)
+    off = time_features(WEEKS, 1, SeasonalityConfig(knot_every_weeks=26), trend=False)
+    assert on.knots == 7 and on.trend == {"enabled": True, "how": "spanned by Meridian's piecewise-linear knots (7)"}
+    assert off.knots == 1  # a single knot: Meridian's intercept is constant over time
+    assert off.trend["enabled"] is False and off.trend["how"].startswith("none")
+    assert "features.baseline.trend=false" in off.knots_reason and "knot_every_weeks=26 not used" in off.knots_reason
+    assert "trend" not in off.frame and "trend" not in off.terms  # and no linear trend control in its place
+    # Seasonality is still modelled, by the same calendar controls as with the trend.
+    assert list(off.frame.columns) == list(on.frame.columns)
+    assert {"annual_sin_1", "annual_cos_1", "holiday_days"} <= set(off.frame.columns)
+    pd.testing.assert_frame_equal(off.frame, on.frame)
+    # A geo model too (its default would be one knot per 8 weeks).
+    geo = time_features(WEEKS, 4, SeasonalityConfig(knot_every_weeks=None), trend=False)
+    assert geo.knots == 1 and "trend" not in geo.frame
+
+
+def test_weekly_seasonality_is_refused_at_config_load():
+    assert SeasonalityConfig(weekly=False).weekly is False
+    with pytest.raises(ConfigError) as info:
+        SeasonalityConfig(weekly=True)
+    message = info.value.one_line()
+    assert "features.seasonality.weekly=true" in message and "day-of-week" in message
+    assert info.value.where == "config key features.seasonality.weekly"
+    assert "set features.seasonality.weekly=false" in info.value.fix

@@ -68,6 +68,16 @@ def test_container_profiles_take_the_tracking_uri_from_the_environment(profile: 
     assert cfg.paths.artifacts == "/artifacts/mmm_demo"  # the environment changes tracking only
 
 
+def test_only_the_container_profiles_have_a_data_dir_and_it_is_used(no_tracking_env: None) -> None:
+    # The local profile never read a data folder (input paths are absolute or relative to the working directory):
+    # the key is gone, so setting it is an error rather than a silent no-op.
+    with pytest.raises(ConfigError, match="Key 'data_dir' not in 'ProfileSettings'"):
+        load_config(["profiles.local.data_dir=./inputs"])
+    assert not hasattr(load_config([]).profiles.local, "data_dir")
+    # docker keeps its download cache on the data volume, which data_dir names
+    assert load_config(["profile=docker", "profiles.docker.data_dir=/mnt/in"]).paths.cache == "/mnt/in/.mmm_cache"
+
+
 def test_profile_device_and_root_settings_flow_into_runtime_and_paths(no_tracking_env: None) -> None:
     cfg = load_config(["profile=docker", "profiles.docker.device=gpu", "profiles.docker.root=/mnt/out"])
     assert cfg.runtime.device is Device.gpu

@@ -131,6 +131,63 @@ def test_a_plan_that_loses_to_the_current_mix_is_never_the_recommendation(fitted
     assert "loses to the current mix" in set(ok["verdict"])
 
 
+def test_sensitivity_off_evaluates_no_draws_and_says_so(fitted, tmp_path, monkeypatch):
+    from mmm_meridian.optimize import meridian_optimizer as mo
+
+    common = ["optimization.meridian_html=false", "optimization.response_curves=false",
+              "optimization.max_posterior_draws=60", "optimization.platform_constraints.min_spend_pct=0.05",
+              "optimization.platform_constraints.max_spend_pct=0.65",
+              *[f"~optimization.scenario_presets.{name}" for name in ("budget_minus_20", "budget_minus_10",
+                                                                      "current_budget", "budget_plus_10",
+                                                                      "conservative", "aggressive")]]
+    (tmp_path / "on").mkdir()
+    _, out_on = run_stage(fitted, tmp_path / "on", *common, "optimization.sensitivity.n_draws=0")  # every draw
+    on = json.loads((out_on / "summary.json").read_text())
+    compared: list[int] = []
+    original = mo.PlanEvaluator.outcome_draws
+
+    def counting(self, plan):
+        draws = original(self, plan)
+        compared.append(len(draws))
+        return draws
+
+    monkeypatch.setattr(mo.PlanEvaluator, "outcome_draws", counting)
+    (tmp_path / "off").mkdir()
+    summary, out_off = run_stage(fitted, tmp_path / "off", *common, "optimization.sensitivity.enabled=false")
+    assert compared == []  # no plan was compared draw by draw (before the fix: every draw, twice per plan)
+    off = json.loads((out_off / "summary.json").read_text())
+    assert off["sensitivity"] == {"enabled": False, "n_draws": 0, "note": stage.SENSITIVITY_OFF}
+    assert on["sensitivity"] == {"enabled": True, "n_draws": 60, "interval": 0.9}
+    assert off["prob_beats_current"] is None and summary["prob_beats_current"] is None
+    assert off["n_draws"] == 0
+    assert set(off["expected_lift"]) == {"mean", "pct"}
+    assert {k: set(v) for k, v in off["expected_incremental_revenue"].items()} == {"current": {"mean"},
+                                                                                   "recommended": {"mean"}}
+    off_current = off["expected_incremental_revenue"]["current"]["mean"]
+    on_revenue = on["expected_incremental_revenue"]
+    assert set(on_revenue["current"]) == {"mean", "lo", "hi"}
+    assert on_revenue["recommended"]["lo"] < on_revenue["recommended"]["mean"] < on_revenue["recommended"]["hi"]
+    # The posterior means are the same figures the risk analysis would have averaged, over the same 60 draws.
+    scale = on_revenue["current"]["mean"]
+    assert off["expected_lift"]["mean"] == pytest.approx(on["expected_lift"]["mean"], abs=2e-4 * scale)
+    assert off["expected_incremental_revenue"]["recommended"]["mean"] == pytest.approx(
+        on_revenue["recommended"]["mean"], rel=1e-4)
+    assert off_current == pytest.approx(on_revenue["current"]["mean"], rel=1e-4)
+    allocation_on, allocation_off = pd.read_csv(out_on / "allocation.csv"), pd.read_csv(out_off / "allocation.csv")
+    interval_columns = {"expected_roi_lo", "expected_roi_hi", "expected_incremental_revenue_lo",
+                        "expected_incremental_revenue_hi"}
+    assert interval_columns <= set(allocation_on.columns)
+    assert set(allocation_off.columns) == set(allocation_on.columns) - interval_columns
+    np.testing.assert_allclose(allocation_off["expected_incremental_revenue"],
+                               allocation_on["expected_incremental_revenue"], rtol=1e-4)
+    scenarios_off = pd.read_csv(out_off / "scenarios.csv")
+    assert list(scenarios_off["scenario"]) == ["budget_plus_20"]
+    assert not {"prob_beats_current_mix", "lift_lo", "lift_hi", "expected_incremental_revenue_lo"} & set(
+        scenarios_off.columns)
+    assert scenarios_off.loc[0, "lift"] == pytest.approx(pd.read_csv(out_on / "scenarios.csv").loc[0, "lift"],
+                                                         abs=2e-4 * 1.2 * scale)
+
+
 def test_response_curves_stay_bounded_however_far_the_bounds_reach(fitted, tmp_path):
     from mmm_meridian.optimize import meridian_optimizer as mo
 

@@ -14,10 +14,37 @@ from mmm_meridian.train.rolling import make_splits
 
 def test_plan_sets_backend_and_precision_env(monkeypatch):
     monkeypatch.setattr(runtime, "detect_gpus", lambda: [])
-    plan = runtime.plan(RuntimeConfig(backend=Backend.tensorflow, precision=Precision.float64, threads=2))
-    assert plan.device == "cpu" and plan.env["MERIDIAN_BACKEND"] == "tensorflow"
+    plan = runtime.plan(RuntimeConfig(backend=Backend.jax, precision=Precision.float64, threads=2))
+    assert plan.device == "cpu" and plan.env["MERIDIAN_BACKEND"] == "jax"
     assert plan.env["MERIDIAN_ENABLE_JAX_X64"] == "true" and plan.env["TF_NUM_INTRAOP_THREADS"] == "2"
     assert plan.env["JAX_PLATFORMS"] == "cpu"
+    plan = runtime.plan(RuntimeConfig(backend=Backend.tensorflow, precision=Precision.float32))
+    assert plan.env["MERIDIAN_BACKEND"] == "tensorflow" and plan.env["MERIDIAN_ENABLE_JAX_X64"] == "false"
+
+
+def test_float64_on_tensorflow_is_refused_not_recorded(make_cfg):
+    # Meridian's TensorFlow backend computes in float32 whatever runtime.precision says: refuse, never record it.
+    with pytest.raises(ConfigError) as info:
+        RuntimeConfig(backend=Backend.tensorflow, precision=Precision.float64)
+    assert info.value.where == "config keys runtime.backend, runtime.precision"
+    assert "runtime.backend=jax runtime.precision=float64" in info.value.fix
+    with pytest.raises(ConfigError, match="TensorFlow backend always computes in float32"):
+        make_cfg("runtime.backend=tensorflow", "runtime.precision=float64")
+    assert make_cfg("runtime.backend=jax", "runtime.precision=float64").runtime.precision is Precision.float64
+    assert make_cfg("runtime.backend=tensorflow").runtime.precision is Precision.float32
+
+
+def test_recorded_precision_is_what_the_loaded_backend_computes_in():
+    import subprocess
+    import sys
+
+    code = "from mmm_meridian.train import meridian_adapter, runtime; print(runtime.loaded_precision())"
+    for backend, x64, expected in (("jax", "true", "float64"), ("tensorflow", "true", "float32")):
+        env = {**runtime.child_env(runtime.plan(RuntimeConfig(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
+               "MERIDIAN_ENABLE_JAX_X64": x64}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                             check=True)
+        assert out.stdout.strip().splitlines()[-1] == expected, (backend, x64, out.stderr[-2000:])
 
 
 def test_gpu_requested_without_gpu_fails_or_falls_back(monkeypatch):

@@ -16,7 +16,7 @@ from mmm_meridian.config.quality import (
     KpiMissingPolicy,
     OutlierPolicy,
 )
-from mmm_meridian.errors import DataError
+from mmm_meridian.errors import ConfigError, DataError, UserError
 from mmm_meridian.ingest.standardize import standardize
 from mmm_meridian.transform import transform
 from mmm_meridian.transform.cleaning_log import CleaningLog
@@ -244,3 +244,36 @@ def test_interpolating_a_long_kpi_gap_is_an_explicit_choice(clean_daily, demo_cf
     assert report["by_rule"]["missing.kpi_interpolate_long_gap"]["rows"] == 147
     assert any("interpolated" in w and "revenue" in w for w in report["warnings"])
     assert weekly[F.REVENUE].notna().all()
+
+
+@pytest.mark.parametrize("data", ["messy", "clean"])
+def test_a_rule_for_an_unknown_column_is_refused(std_pair, demo_cfg, data):
+    std = std_pair[0] if data == "messy" else std_pair[1]  # refused with or without duplicate rows to resolve
+    cfg = _with(demo_cfg, duplicates={"non_additive_rules": {"avg_prcie": "max"}})
+    with pytest.raises(ConfigError) as info:
+        resolve_duplicates(std, cfg, CleaningLog())
+    assert isinstance(info.value, UserError)
+    assert info.value.what == "enhanced_cleaning.duplicates.non_additive_rules names unknown column 'avg_prcie'"
+    assert info.value.where == "config key enhanced_cleaning.duplicates.non_additive_rules.avg_prcie"
+    additive_cols = F.additive_columns(list(demo_cfg.data.channel_map), list(std.columns))
+    known = sorted(c for c in std.columns if c not in (F.GEO, F.TIME, *additive_cols))
+    assert "avg_price" in known and F.PROMO in known
+    assert info.value.fix == f"use a non-additive column of the data (canonical names): {known}"
+    additive = _with(demo_cfg, duplicates={"non_additive_rules": {F.REVENUE: "max"}})
+    with pytest.raises(ConfigError, match="names 'revenue', an additive column"):
+        resolve_duplicates(std, additive, CleaningLog())
+
+
+def test_a_rule_for_a_known_column_changes_the_split_rows(std_pair, demo_cfg):
+    clean = std_pair[1]
+    additive = F.additive_columns(list(demo_cfg.data.channel_map), list(clean.columns))
+    first, second = clean.iloc[[10]].copy(), clean.iloc[[10]].copy()  # one day exported as a 30 % / 70 % split
+    first[additive] *= 0.3
+    second[additive] *= 0.7
+    second["avg_price"] += 2.0
+    std = pd.concat([clean.drop(index=clean.index[10]), first, second]).reset_index(drop=True)
+    key = (first[F.GEO].iloc[0], first[F.TIME].iloc[0])
+    price = lambda cfg: resolve_duplicates(std, cfg, CleaningLog()).set_index([F.GEO, F.TIME]).loc[key, "avg_price"]  # noqa: E731
+    base = float(clean.iloc[10]["avg_price"])
+    assert price(demo_cfg) == pytest.approx(base + 1.0)  # default rule: mean
+    assert price(_with(demo_cfg, duplicates={"non_additive_rules": {"avg_price": "max"}})) == pytest.approx(base + 2)

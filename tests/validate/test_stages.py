@@ -11,7 +11,7 @@ import pytest
 from mmm_meridian import frame as F
 from mmm_meridian.artifacts import ArtifactStore
 from mmm_meridian.config import load_config
-from mmm_meridian.errors import DataError, MissingArtifactError
+from mmm_meridian.errors import ConfigError, DataError, MissingArtifactError
 from mmm_meridian.pipeline import run_stage
 from mmm_meridian.simulate import make_messy
 
@@ -39,6 +39,21 @@ def _run(cfg, *stages: str) -> ArtifactStore:
     for stage in stages:
         run_stage(cfg, stage, store)
     return store
+
+
+def test_a_duplicates_rule_for_an_unknown_column_stops_before_anything_is_written(tmp_path, clean_daily):
+    cfg = _csv_cfg(tmp_path, clean_daily)
+    store = _run(cfg, "ingest")
+    bad = _csv_cfg(tmp_path, clean_daily, "++enhanced_cleaning.duplicates.non_additive_rules.avg_prize=max")
+    for stage in ("validate", "transform"):
+        with pytest.raises(ConfigError) as info:
+            run_stage(bad, stage, store)
+        line = info.value.one_line()
+        assert "non_additive_rules names unknown column 'avg_prize'" in line and "'avg_price'" in line
+        assert not store.stage_dir(stage).exists() and store.manifest(stage) is None
+        if stage == "validate":
+            run_stage(cfg, "validate", store)  # transform needs a validated input to reach its own check
+    assert not (Path(cfg.paths.artifacts) / "transform").exists()
 
 
 def test_messy_csv_through_ingest_validate_transform(tmp_path, clean_daily):
