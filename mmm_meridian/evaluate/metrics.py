@@ -50,6 +50,35 @@ def score(predictions: pd.DataFrame, rows: pd.Series | None = None) -> dict[str,
             "coverage": coverage(a, frame["predicted_lo"].to_numpy(), frame["predicted_hi"].to_numpy())}
 
 
+def scored_in_sample(predictions: pd.DataFrame) -> pd.Series:
+    """Rows to score in sample: fitted weeks with a real KPI (not the forecast holdout, not a placeholder KPI kept
+    out of the likelihood, ``excluded``, when the table says so)."""
+    rows = ~predictions["holdout"].astype(bool)
+    if "excluded" in predictions:
+        rows &= ~predictions["excluded"].astype(bool)
+    return rows
+
+
+def mark_excluded(predictions: pd.DataFrame, excluded_weeks: dict[str, list[str]], geo_col: str = "geo",
+                  time_col: str = "time") -> pd.DataFrame:
+    """Add ``excluded`` from ``feature_spec.json``'s ``excluded_weeks`` (geo -> ISO weeks) and take those rows out of
+    ``holdout`` (there is no real KPI to score there). A one-geo table matches on the week alone (Meridian renames the
+    national geo)."""
+    out = predictions.copy()
+    times = pd.to_datetime(out[time_col]).dt.strftime("%Y-%m-%d")
+    if out[geo_col].nunique() == 1:
+        weeks = {w for listed in excluded_weeks.values() for w in listed}
+        excluded = times.isin(weeks)
+    else:
+        pairs = {(str(g), w) for g, listed in excluded_weeks.items() for w in listed}
+        excluded = pd.Series([(str(g), t) in pairs for g, t in zip(out[geo_col], times, strict=True)],
+                             index=out.index)
+    out["excluded"] = excluded.to_numpy(dtype=bool) | (out["excluded"].astype(bool).to_numpy()
+                                                       if "excluded" in out else False)
+    out["holdout"] = out["holdout"].astype(bool) & ~out["excluded"]
+    return out
+
+
 @dataclass
 class Check:
     """One judged number: ``passed`` is None when no threshold is configured (reported only)."""
@@ -61,6 +90,8 @@ class Check:
     passed: bool | None
     blocking: bool = False
     detail: str = ""
+    # Words that must be read with the value, e.g. "refit not converged" (see mmm_meridian.evaluate.convergence)
+    caveat: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,6 +25,7 @@ from mmm_meridian.train.runtime import RuntimePlan, child_env
 class RefitResult:
     predictions: pd.DataFrame
     roi: pd.DataFrame
+    diagnostics: dict[str, Any]  # the refit's diagnostics.json (R-hat, ESS, converged: train.diagnostics)
 
 
 def refit_job(base: FitJob, label: str, *, holdout_weeks: int = 0, window: tuple[str, str] | None = None,
@@ -58,7 +59,8 @@ def run_refit(job: dict[str, Any], out_dir: Path, plan: RuntimePlan, timeout_s: 
         detail = json.loads(error.read_text()) if error.is_file() else {"what": f"exit status {finished.returncode}"}
         raise UserError(f"{label} failed: {detail.get('what', '')[-800:]}", where=detail.get("where") or str(out_dir),
                         fix=detail.get("fix") or "see the log above")
-    return RefitResult(pd.read_parquet(out_dir / "predictions.parquet"), pd.read_csv(out_dir / "roi.csv"))
+    return RefitResult(pd.read_parquet(out_dir / "predictions.parquet"), pd.read_csv(out_dir / "roi.csv"),
+                       json.loads((out_dir / "diagnostics.json").read_text(encoding="utf-8")))
 
 
 def train_split_results(splits_dir: Path) -> list[dict[str, Any]] | None:
@@ -75,5 +77,6 @@ def train_split_results(splits_dir: Path) -> list[dict[str, Any]] | None:
         predictions = pd.read_csv(folder / "predictions.csv").rename(
             columns={"predicted_lo_90": "predicted_lo", "predicted_hi_90": "predicted_hi"})
         results.append({"split": json.loads((folder / "split.json").read_text()), "predictions": predictions,
-                        "roi": pd.read_csv(folder / "roi.csv"), "source": "train", "interval_kind": "expected_90"})
+                        "roi": pd.read_csv(folder / "roi.csv"), "source": "train", "interval_kind": "expected_90",
+                        "diagnostics": json.loads((folder / "diagnostics.json").read_text(encoding="utf-8"))})
     return results

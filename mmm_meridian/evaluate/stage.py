@@ -16,6 +16,7 @@ a summary; the stage fails only when a check named in ``evaluation.metrics.block
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,16 @@ import pandas as pd
 
 from mmm_meridian import frame as cols
 from mmm_meridian.errors import UserError
+from mmm_meridian.evaluate import convergence
 from mmm_meridian.evaluate.checks import digital_checks, media_share_check, platform_revenue, roi_bounds_check
-from mmm_meridian.evaluate.metrics import Check, judge, roi_movement, score, spread
+from mmm_meridian.evaluate.metrics import Check, judge, mark_excluded, roi_movement, score, scored_in_sample, spread
+
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
+READS: tuple[str, ...] = ("evaluation",)
 
 
 class EvaluationGateError(UserError):
-    """A check the user configured as blocking failed."""
+    """A check the user configured as blocking failed, or a holdout refit failed the convergence gate."""
 
 
 def _last_weeks_mask(n_geos: int, n_times: int, weeks: int) -> np.ndarray:
@@ -52,6 +57,10 @@ class Evaluator:
         self.summary = me.model_summary(self.mmm)
         self.blocking = list(self.ev.metrics.blocking)
         self.checks: list[Check] = []
+        self.policy = convergence.on_failure(ctx.cfg)
+        # Weeks whose KPI is a placeholder (kpi_long_gaps=exclude): never scored, in sample or held out.
+        spec = json.loads(ctx.input_path("features", "feature_spec.json").read_text(encoding="utf-8"))
+        self.excluded_weeks: dict[str, list[str]] = spec.get("excluded_weeks") or {}
         self._base = None
 
     def base_job(self) -> Any:
@@ -69,6 +78,31 @@ class Evaluator:
         return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, self.plan,
                          self.cfg.training.split_timeout_s)
 
+    def _converged(self, name: str, diagnostics: dict[str, Any], source: str, checks: list[Check]) -> dict[str, Any]:
+        """Judge one fit's convergence, mark ``checks`` (the strategy's) when it failed, and return the record."""
+        record = convergence.summarise(diagnostics, source, self.policy)
+        if source != convergence.MAIN_FIT:  # the main fit was gated by train (and accepted there)
+            self.checks.append(convergence.check(name, record))
+        if not record["converged"]:
+            caveat = convergence.MAIN_NOT_CONVERGED if source == convergence.MAIN_FIT else convergence.NOT_CONVERGED
+            convergence.mark(checks, caveat)
+            self.ctx.log.warning("evaluate: %s: %s (%s): its scores are not a clean measure of accuracy", name,
+                                 caveat, convergence.describe(record))
+        return record
+
+    def _judged(self, scores: dict[str, Any]) -> dict[str, Any]:
+        """``scores`` with each configured threshold and its pass / fail beside the metrics (for readers of
+        ``metrics.json`` and the deck; the stage's checks are in ``checks``)."""
+        m = self.ev.metrics
+        limits = {"mape": (m.mape_threshold, "max"), "wmape": (m.wmape_threshold, "max"),
+                  "r2": (m.r2_threshold, "min"), "coverage": (m.coverage_threshold, "min")}
+        limits = {k: v for k, v in limits.items() if v[0] is not None and k in scores}
+        return {**scores, "thresholds": {k: t for k, (t, _) in limits.items()},
+                "passed": {k: judge(k, scores[k], t, d, []).passed for k, (t, d) in limits.items()}}
+
+    def _main_fit(self) -> dict[str, Any]:
+        return json.loads(self.ctx.input_path("train", "diagnostics.json").read_text(encoding="utf-8"))
+
     def temporal(self) -> dict[str, Any]:
         weeks = self.ev.validation_strategies.temporal_holdout.weeks
         n_geos, n_times = len(self.summary["geos"]), len(self.summary["times"])
@@ -77,18 +111,25 @@ class Evaluator:
                             f"({n_times} weeks)", where="config key evaluation.validation_strategies.temporal_holdout",
                             fix="hold out fewer weeks")
         if np.array_equal(self.me.holdout_mask(self.mmm), _last_weeks_mask(n_geos, n_times, weeks)):
-            predictions, source = self.me.predictive_table(self.mmm, self.ev.metrics.interval), "train model"
+            predictions, source = self.me.predictive_table(self.mmm, self.ev.metrics.interval), convergence.MAIN_FIT
+            diagnostics = self._main_fit()
         else:
-            predictions, source = self.refit("temporal_holdout", holdout_weeks=weeks).predictions, "refit"
+            refit = self.refit("temporal_holdout", holdout_weeks=weeks)
+            predictions, source, diagnostics = refit.predictions, "refit", refit.diagnostics
+        predictions = mark_excluded(predictions, self.excluded_weeks, cols.GEO, cols.TIME)
         self.ctx.out.write_csv("holdout_predictions.csv", predictions)
-        held, fitted = score(predictions, predictions["holdout"]), score(predictions, ~predictions["holdout"])
+        held = self._judged(score(predictions, predictions["holdout"]))
+        fitted = self._judged(score(predictions, scored_in_sample(predictions)))
         m = self.ev.metrics
-        self.checks += [judge("mape", held["mape"], m.mape_threshold, "max", self.blocking, "temporal holdout"),
-                        judge("wmape", held["wmape"], m.wmape_threshold, "max", self.blocking, "temporal holdout"),
-                        judge("r2", held["r2"], m.r2_threshold, "min", self.blocking, "temporal holdout"),
-                        judge("coverage", held["coverage"], m.coverage_threshold, "min", self.blocking,
-                              f"{m.interval:.0%} predictive interval, temporal holdout")]
-        return {"weeks": weeks, "source": source, "holdout": held, "in_sample": fitted}
+        checks = [judge("mape", held["mape"], m.mape_threshold, "max", self.blocking, "temporal holdout"),
+                  judge("wmape", held["wmape"], m.wmape_threshold, "max", self.blocking, "temporal holdout"),
+                  judge("r2", held["r2"], m.r2_threshold, "min", self.blocking, "temporal holdout"),
+                  judge("coverage", held["coverage"], m.coverage_threshold, "min", self.blocking,
+                        f"{m.interval:.0%} predictive interval, temporal holdout")]
+        record = self._converged("temporal_holdout", diagnostics, source, checks)
+        self.checks += checks
+        return {"weeks": weeks, "source": source, **_status(record), "holdout": held, "in_sample": fitted,
+                "convergence": record}
 
     def rolling(self) -> dict[str, Any]:
         from mmm_meridian.evaluate.refit import train_split_results
@@ -102,22 +143,39 @@ class Evaluator:
                 refit = self.refit(f"split_{split.index}", holdout_weeks=split.n_horizon_weeks,
                                    window=(split.train_start, split.horizon_end))
                 results.append({"split": split.__dict__, "predictions": refit.predictions, "roi": refit.roi,
-                                "source": "refit", "interval_kind": "predictive"})
-        rows = []
+                                "source": "refit", "interval_kind": "predictive", "diagnostics": refit.diagnostics})
+        rows, unconverged = [], []
         for result in results:
-            metrics = score(result["predictions"], result["predictions"]["holdout"].astype(bool))
+            result["predictions"] = mark_excluded(result["predictions"], self.excluded_weeks, cols.GEO, cols.TIME)
+            metrics = score(result["predictions"], result["predictions"]["holdout"])
             if result["interval_kind"] != "predictive":
                 metrics["coverage_expected_90"] = metrics.pop("coverage")
-            rows.append({**result["split"], **metrics, "source": result["source"]})
+            metrics = self._judged(metrics)
+            index = result["split"].get("index", len(rows))
+            # Train's splits were fitted (and gated) by train, evaluate's by its own refits: both are holdout fits.
+            record = self._converged(f"rolling split {index}", result["diagnostics"],
+                                     "train split" if result["source"] == "train" else "refit", [])
+            if not record["converged"]:
+                unconverged.append(index)
+            rows.append({**result["split"], **metrics, "source": result["source"], **_status(record),
+                         "convergence": record})
         names = [k for k in ("mape", "wmape", "r2", "coverage", "coverage_expected_90") if k in rows[0]]
         doc = {"splits": rows, "spread": {k: spread([r[k] for r in rows]) for k in names},
-               "roi_movement": roi_movement([r["roi"] for r in results])}
+               "roi_movement": roi_movement([r["roi"] for r in results]),
+               "convergence": {"all_converged": not unconverged, "splits_not_converged": unconverged}}
+        # The means over splits are what the rolling checks judge; they inherit any split's convergence failure.
+        doc["mean"] = self._judged({k: doc["spread"][k]["mean"] for k in names})
+        if unconverged:
+            doc["mean"]["status"] = f"{convergence.NOT_CONVERGED} (split(s) {unconverged})"
         m = self.ev.metrics
-        self.checks.append(judge("rolling_mape", doc["spread"]["mape"]["mean"], m.mape_threshold, "max",
-                                 self.blocking, f"mean over {len(rows)} split(s)"))
+        checks = [judge("rolling_mape", doc["spread"]["mape"]["mean"], m.mape_threshold, "max", self.blocking,
+                        f"mean over {len(rows)} split(s)")]
         if "coverage" in doc["spread"]:
-            self.checks.append(judge("rolling_coverage", doc["spread"]["coverage"]["mean"], m.coverage_threshold,
-                                     "min", self.blocking, f"mean over {len(rows)} split(s)"))
+            checks.append(judge("rolling_coverage", doc["spread"]["coverage"]["mean"], m.coverage_threshold,
+                                "min", self.blocking, f"mean over {len(rows)} split(s)"))
+        if unconverged:
+            convergence.mark(checks, f"{convergence.NOT_CONVERGED} (split(s) {unconverged})")
+        self.checks += checks
         return doc
 
     def geo(self) -> dict[str, Any]:
@@ -127,12 +185,16 @@ class Evaluator:
         weeks = self.ev.validation_strategies.geo_holdout.weeks
         held = geos[::2]
         refit = self.refit("geo_holdout", geo_holdout={"geos": held, "start": self.summary["times"][-weeks]})
-        predictions = refit.predictions
-        per_geo = {g: score(predictions, (predictions[cols.GEO] == g) & predictions["holdout"]) for g in held}
+        predictions = mark_excluded(refit.predictions, self.excluded_weeks, cols.GEO, cols.TIME)
+        per_geo = {g: self._judged(score(predictions, (predictions[cols.GEO] == g) & predictions["holdout"]))
+                   for g in held}
         mean_mape = float(np.mean([v["mape"] for v in per_geo.values()]))
-        self.checks.append(judge("geo_mape", mean_mape, self.ev.metrics.mape_threshold, "max", self.blocking,
-                                 f"mean over held-out geos {held}"))
-        return {"weeks": weeks, "held_out_geos": held, "per_geo": per_geo}
+        checks = [judge("geo_mape", mean_mape, self.ev.metrics.mape_threshold, "max", self.blocking,
+                        f"mean over held-out geos {held}")]
+        record = self._converged("geo_holdout", refit.diagnostics, "refit", checks)
+        self.checks += checks
+        return {"weeks": weeks, "held_out_geos": held, **_status(record), "per_geo": per_geo,
+                "convergence": record}
 
     def digital(self) -> list[dict]:
         clean = pd.read_parquet(self.ctx.input_path("transform", "clean.parquet"))
@@ -153,6 +215,14 @@ class Evaluator:
                                           list(b.media_share_range), self.blocking)]
         return {"roi_bounds": rows, "negative_baseline_prob": negative,
                 "media_share": self.summary["media_revenue"] / self.summary["total_revenue"]}
+
+
+def _status(record: dict[str, Any]) -> dict[str, str]:
+    """``{"status": "refit not converged"}`` next to a strategy's metrics when its fit did not converge."""
+    if record["converged"]:
+        return {}
+    main = record["source"] == convergence.MAIN_FIT
+    return {"status": convergence.MAIN_NOT_CONVERGED if main else convergence.NOT_CONVERGED}
 
 
 def _format(check: Check) -> str:
@@ -188,6 +258,13 @@ def run(ctx: Any) -> dict[str, Any]:
     doc["failed"], doc["blocking_failed"] = failed, blocking_failed
     ctx.out.write_json("metrics.json", doc)
     ctx.log.info("evaluate: summary\n%s", "\n".join(_format(c) for c in checks))
+    unconverged = [c.detail for c in checks if c.name == "refit_convergence" and c.passed is False]
+    if unconverged and any(c.blocking for c in checks if c.name == "refit_convergence"):
+        raise EvaluationGateError(
+            f"holdout refit(s) did not converge, so their scores do not measure the model: {'; '.join(unconverged)}",
+            where=str(Path("evaluate") / "metrics.json"),
+            fix=f"{convergence.ADVICE} (the refits use training.sampler, as the main fit does); or set complexity.identifiability.on_failure=warn to keep the scores, "
+                f"marked '{convergence.NOT_CONVERGED}' in metrics.json, the log and the deck")
     if blocking_failed:
         raise EvaluationGateError(f"blocking check(s) failed: {blocking_failed}", where=str(Path("evaluate") /
                                   "metrics.json"), fix="improve the model (see the guide's troubleshooting) or "

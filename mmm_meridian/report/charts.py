@@ -190,6 +190,13 @@ def fit_chart(fit: pd.DataFrame, currency: str, path: Path, holdout_start: str |
                     label="Model: 90 % interval")
     ax.plot(time, fit["expected"], color=PALETTE[0], lw=1.2, label="Model: expected revenue")
     ax.plot(time, fit["actual"], "o", color="black", ms=2.5, label="Actual revenue")
+    if "kpi_excluded" in fit and fit["kpi_excluded"].any():  # placeholder revenue: a shaded gap, no points
+        excluded = fit["kpi_excluded"].to_numpy(dtype=bool)
+        step = pd.Timedelta(days=7)
+        for i, (t, flag) in enumerate(zip(time, excluded, strict=True)):
+            if flag:
+                ax.axvspan(t - step / 2, t + step / 2, color="grey", alpha=0.25, lw=0,
+                           label="No revenue data (kept out of the fit)" if not excluded[:i].any() else None)
     if holdout_start is not None:
         ax.axvspan(pd.Timestamp(holdout_start), time.max(), color="orange", alpha=0.12, label="Held-out weeks")
     ax.set_title("Model fit: actual vs predicted weekly revenue")

@@ -87,7 +87,9 @@ SCHEMAS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
         "expected": ("float", "{cur}", "model-expected revenue, posterior mean"),
         "expected_lo_90": ("float", "{cur}", "lower end of the 90 % interval"),
         "expected_hi_90": ("float", "{cur}", "upper end of the 90 % interval"),
-        "baseline": ("float", "{cur}", "expected revenue without media")}),
+        "baseline": ("float", "{cur}", "expected revenue without media"),
+        "kpi_excluded": ("bool", "", "the week's revenue is a placeholder for a long gap (kpi_long_gaps=exclude), "
+                                     "kept out of the fit; actual is empty")}),
 }
 
 

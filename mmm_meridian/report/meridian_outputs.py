@@ -131,6 +131,15 @@ def fit_table(tool: Any) -> pd.DataFrame:
         "expected_hi_90": expected["ci_hi"].to_numpy(np.float64), "baseline": baseline["mean"].to_numpy(np.float64)})
 
 
+def mark_excluded(fit: pd.DataFrame, excluded_weeks: list[str]) -> pd.DataFrame:
+    """``fit`` with ``kpi_excluded`` set on the weeks whose revenue is a placeholder (``kpi_long_gaps=exclude``) and
+    their ``actual`` emptied (NaN): it is not revenue, and the chart shows those weeks as a shaded gap."""
+    out = fit.copy()
+    out["kpi_excluded"] = pd.to_datetime(out["time"]).dt.strftime("%Y-%m-%d").isin(set(excluded_weeks)).to_numpy()
+    out.loc[out["kpi_excluded"], "actual"] = np.nan
+    return out
+
+
 def marginal_roi(mmm: Any, tool: Any) -> pd.DataFrame:
     """Posterior marginal ROI per channel: extra revenue per extra unit of spend at the historical level."""
     channels = [str(c) for c in mmm.input_data.media_channel.values]

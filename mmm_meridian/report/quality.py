@@ -37,34 +37,108 @@ def _threshold(node: dict[str, Any], metric: str) -> Any:
     return None
 
 
-def _walk(node: Any, path: list[str], rows: list[dict[str, Any]]) -> None:
+def _caveat(node: dict[str, Any], inherited: str) -> str:
+    """Words that must stay next to the metrics under ``node``: its fit did not converge (evaluate writes
+    ``status`` and ``convergence`` beside a strategy's or a split's metrics)."""
+    status = node.get("status")
+    if isinstance(status, str) and "not converged" in status:
+        return status
+    record = node.get("convergence")
+    if isinstance(record, dict) and record.get("converged") is False:
+        return "refit not converged"
+    if node.get("converged") is False:
+        return "refit not converged"
+    return inherited
+
+
+def _walk(node: Any, path: list[str], rows: list[dict[str, Any]], caveat: str = "") -> None:
     if isinstance(node, list):
         for i, item in enumerate(node):
             tag = next((str(item[k]) for k in _SCOPE_KEYS if isinstance(item, dict) and k in item), str(i))
-            _walk(item, [*path, tag], rows)
+            _walk(item, [*path, tag], rows, caveat)
         return
     if not isinstance(node, dict):
         return
+    caveat = _caveat(node, caveat)
     for key, value in node.items():
         name = str(key).lower()
         if name in METRICS and is_number(value):
             rows.append({"scope": "/".join(path) or "overall", "metric": name, "value": float(value),
-                         "threshold": _threshold(node, name), "passed": _passed(node, name)})
+                         "threshold": _threshold(node, name), "passed": _passed(node, name), "caveat": caveat})
         elif name in METRICS and isinstance(value, dict) and is_number(value.get("value")):
             passed = value.get("passed", value.get("pass"))
             rows.append({"scope": "/".join(path) or "overall", "metric": name, "value": float(value["value"]),
-                         "threshold": value.get("threshold"), "passed": passed if isinstance(passed, bool) else None})
-        elif isinstance(value, (dict, list)) and not _SKIP.intersection(name.split("_")) and name not in _NOT_SCOPES:
-            _walk(value, [*path, str(key)], rows)
+                         "threshold": value.get("threshold"), "passed": passed if isinstance(passed, bool) else None,
+                         "caveat": caveat})
+        elif isinstance(value, (dict, list)) and not _SKIP.intersection(name.split("_")) and name not in _NOT_SCOPES \
+                and name != "convergence":
+            _walk(value, [*path, str(key)], rows, caveat)
 
 
 def metric_rows(metrics: dict[str, Any] | None) -> pd.DataFrame:
-    """Every accuracy / calibration metric in ``evaluate/metrics.json``: ``scope, metric, value, threshold, passed``."""
+    """Every accuracy / calibration metric in ``evaluate/metrics.json``: ``scope, metric, value, threshold, passed,
+    caveat`` (``caveat``: e.g. "refit not converged" when the fit behind the figure failed its convergence gate)."""
     rows: list[dict[str, Any]] = []
     if metrics:
         _walk(metrics, [], rows)
-    frame = pd.DataFrame(rows, columns=["scope", "metric", "value", "threshold", "passed"])
+    frame = pd.DataFrame(rows, columns=["scope", "metric", "value", "threshold", "passed", "caveat"])
+    frame["caveat"] = frame["caveat"].fillna("")
     return frame.drop_duplicates(["scope", "metric"]).reset_index(drop=True)
+
+
+R2_WEAK = 0.5  # an R-squared below this is called weak in words even when evaluation.metrics.r2_threshold is unset
+
+
+def verdict(metric: str, value: float, threshold: Any, passed: Any, caveat: str = "", interval: Any = None) -> str:
+    """The figure's verdict in words, for the deck's Result column: what failed and what it means.
+
+    A figure from a fit that did not converge is never a clean pass: the caveat comes first.
+    """
+    metric = metric.lower()
+    words = ""
+    if passed is False:
+        if metric in ("mape", "wmape", "smape"):
+            words = f"FAILS: error {100 * value:.1f} % is above the {100 * float(threshold):.0f} % limit"
+        elif metric == "coverage":
+            level = f"{100 * float(interval):.0f} % " if is_number(interval) else ""
+            words = (f"FAILS: only {100 * value:.0f} % of actual weeks fall inside the {level}interval (target "
+                     f"{100 * float(threshold):.0f} %): the model is surer than it should be")
+        elif metric in ("r2", "r_squared"):
+            words = (f"FAILS: explains {max(100 * value, 0):.0f} % of the week-to-week variation, below "
+                     f"{float(threshold):.2f}")
+        else:
+            words = f"FAILS its limit ({threshold})"
+    elif passed is True:
+        words = "pass"
+    elif metric in ("r2", "r_squared") and is_number(value) and value < R2_WEAK:
+        words = (f"weak: explains only {max(100 * value, 0):.0f} % of the week-to-week variation (no threshold "
+                 "set: evaluation.metrics.r2_threshold)")
+    else:
+        words = "not judged (no threshold set)"
+    if caveat:
+        return f"{caveat.upper()}: not a clean score; {words}"
+    return words
+
+
+def refit_convergence(metrics: dict[str, Any] | None) -> pd.DataFrame:
+    """The convergence of each fit behind evaluate's scores: ``fit, source, converged, max_rhat, min_ess, failures``
+    (one row per strategy, one per rolling split)."""
+    rows = []
+
+    def add(name: str, record: Any) -> None:
+        if isinstance(record, dict) and isinstance(record.get("converged"), bool):
+            rows.append({"fit": name, "source": record.get("source", ""), "converged": record["converged"],
+                         "max_rhat": record.get("max_rhat"), "min_ess": record.get("min_ess"),
+                         "failures": "; ".join(record.get("failures") or [])})
+
+    for strategy, doc in ((metrics or {}).get("strategies") or {}).items():
+        if not isinstance(doc, dict):
+            continue
+        add(strategy, doc.get("convergence"))
+        for i, split in enumerate(doc.get("splits") or []):
+            if isinstance(split, dict):
+                add(f"{strategy} split {split.get('index', i)}", split.get("convergence"))
+    return pd.DataFrame(rows, columns=["fit", "source", "converged", "max_rhat", "min_ess", "failures"])
 
 
 def _records(node: Any, key_name: str) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ from mmm_meridian.report.formatting import interval, is_number, label, money, pc
 from mmm_meridian.report.meridian_outputs import ModelOutputs
 from mmm_meridian.report.sources import ReportInputs
 
+RISK_OFF = ("no interval or probability: the risk analysis was off (optimization.sensitivity.enabled=false), so "
+            "this is the posterior mean only")
 INTERVAL_NOTE = "90 % credible interval: the model puts a 90 % probability on the true value lying in this range."
 
 
@@ -78,12 +80,13 @@ def headline(data: ReportData) -> str | None:
         return None
     cur = data.currency
     status = summary.get("recommendation") or {}
+    chance = (f"probability it beats the current mix {share(summary.get('prob_beats_current'), 0)}"
+              if is_number(summary.get("prob_beats_current")) else RISK_OFF)
     if status.get("status") == "keep_current_mix":
         lift = summary.get("expected_lift") or {}
         return (f"Keep the current media mix. The best plan inside the budget constraints {status.get('verdict')}: "
                 f"it would change media-driven revenue by {money(lift.get('mean'), cur)} "
-                f"({pct(lift.get('pct'), signed=True)}; probability it beats the current mix "
-                f"{share(summary.get('prob_beats_current'), 0)}). The constraints, not the media, cost "
+                f"({pct(lift.get('pct'), signed=True)}; {chance}). The constraints, not the media, cost "
                 f"{money(status.get('constraints_cost'), cur)}: loosen them (e.g. bounds relative to each "
                 "channel's current spend) before moving budget.")
     change = (alloc["recommended_spend"] - alloc["current_spend"]).round(2)
@@ -99,9 +102,10 @@ def headline(data: ReportData) -> str | None:
     lift = summary.get("expected_lift") or {}
     if is_number(lift.get("mean")):
         width = int(round(100 * float(lift.get("interval", 0.9)))) if is_number(lift.get("interval")) else 90
+        spread = (f"{width} % interval {money(lift.get('lo'), cur)} to {money(lift.get('hi'), cur)}"
+                  if is_number(lift.get("lo")) and is_number(lift.get("hi")) else RISK_OFF)
         sentence += (f" Expected extra revenue: {money(lift['mean'], cur)} ({pct(lift.get('pct'), signed=True)} of "
-                     f"media-driven revenue; {width} % interval {money(lift.get('lo'), cur)} to "
-                     f"{money(lift.get('hi'), cur)}).")
+                     f"media-driven revenue; {spread}).")
     if is_number(summary.get("prob_beats_current")):
         sentence += f" Probability the new plan beats the current one: {share(summary['prob_beats_current'], 0)}."
     return sentence
@@ -252,7 +256,8 @@ def scenarios(deck: Deck, data: ReportData) -> None:
         verdict = str(getattr(r, "verdict", "") or "")
         rows.append([label(r.scenario), money(r.budget, cur), money(getattr(r, "expected_incremental_revenue", None),
                                                                     cur),
-                     money(getattr(r, "lift", None), cur), share(getattr(r, "prob_beats_current_mix", None), 0),
+                     money(getattr(r, "lift", None), cur),
+                     share(r.prob_beats_current_mix, 0) if hasattr(r, "prob_beats_current_mix") else "not computed",
                      verdict.upper() if verdict.startswith("loses") else verdict,
                      "met" if getattr(r, "constraints_satisfied", True) else "missed"])
     deck.table(["Scenario", "Media budget", "Revenue driven by media", "Gain vs current mix at that budget",
@@ -272,15 +277,26 @@ def model_quality(deck: Deck, data: ReportData) -> None:
         deck.note("evaluate/metrics.json is missing or holds no accuracy metrics (run `mmm evaluate`).")
     else:
         rows = []
+        interval = (data.inputs.metrics or {}).get("interval")
         for r in metrics.itertuples():
             value = share(r.value) if r.metric in ("mape", "wmape", "coverage", "smape") else ratio(r.value, 3)
             threshold = "" if not is_number(r.threshold) else (
                 share(r.threshold) if r.metric in ("mape", "wmape", "coverage", "smape") else ratio(r.threshold, 3))
-            verdict = {True: "pass", False: "FAIL"}.get(r.passed, "-") if isinstance(r.passed, bool) else "-"
-            rows.append([" / ".join(label(p) for p in r.scope.split("/")), r.metric.upper().replace("R2", "R²"), value, threshold, verdict])
+            passed = r.passed if isinstance(r.passed, bool) else None
+            rows.append([" / ".join(label(p) for p in r.scope.split("/") if p != "strategies"),
+                         r.metric.upper().replace("R2", "R²"), value, threshold,
+                         quality.verdict(r.metric, r.value, r.threshold, passed, r.caveat, interval)])
         deck.heading("Accuracy on held-out data", 2)
         deck.table(["Where measured", "Metric", "Value", "Threshold", "Result"], rows[:30],
-                   widths=[0.4, 0.15, 0.15, 0.15, 0.15])
+                   widths=[0.27, 0.1, 0.1, 0.1, 0.43])
+        fits = quality.refit_convergence(data.inputs.metrics)
+        if not fits.empty:
+            deck.heading("Convergence of the fits behind these scores", 2)
+            deck.table(["Fit", "Largest R-hat", "Smallest ESS", "Result"],
+                       [[label(r.fit), ratio(r.max_rhat, 3), ratio(r.min_ess, 0),
+                         "converged" if r.converged else f"NOT CONVERGED ({r.failures}): its scores above are not a "
+                                                         "clean measure of accuracy"]
+                        for r in fits.itertuples()], widths=[0.3, 0.14, 0.14, 0.42])
     diag = data.inputs.diagnostics
     deck.heading("Sampler convergence", 2)
     if diag is None:
@@ -289,13 +305,16 @@ def model_quality(deck: Deck, data: ReportData) -> None:
         th = diag.get("thresholds", {})
         deck.table(["Check", "Value", "Limit", "Result"], [
             ["Largest R-hat (should be close to 1)", ratio(diag.get("max_rhat"), 3), ratio(th.get("max_rhat"), 2),
-             "pass" if is_number(diag.get("max_rhat")) and diag["max_rhat"] <= th.get("max_rhat", 1.1) else "FAIL"],
+             "pass" if is_number(diag.get("max_rhat")) and diag["max_rhat"] <= th.get("max_rhat", 1.1) else
+             "FAILS: the chains disagree; the posterior has not settled"],
             ["Smallest effective sample size", ratio(diag.get("min_ess"), 0), ratio(th.get("min_ess"), 0),
-             "pass" if is_number(diag.get("min_ess")) and diag["min_ess"] >= th.get("min_ess", 0) else "FAIL"],
+             "pass" if is_number(diag.get("min_ess")) and diag["min_ess"] >= th.get("min_ess", 0) else
+             "FAILS: too few independent draws for stable estimates"],
             ["Divergent transitions", _divergences(diag), f"{th['max_divergences_pct']:g} %"
              if is_number(th.get("max_divergences_pct")) else "n/a",
-             "FAIL" if (_divergent_pct(diag) or 0.0) > th.get("max_divergences_pct", 100.0) else "pass"]],
-            widths=[0.5, 0.17, 0.17, 0.16])
+             "FAILS: the sampler hit regions it cannot explore; estimates may be biased"
+             if (_divergent_pct(diag) or 0.0) > th.get("max_divergences_pct", 100.0) else "pass"]],
+            widths=[0.36, 0.14, 0.12, 0.38])
     _check_table(deck, "Digital platforms vs model", quality.digital_checks(data.inputs.metrics))
     _check_table(deck, "Business logic checks", quality.business_checks(data.inputs.metrics))
 

@@ -50,6 +50,14 @@ class ReportInputs:
         self.notes.append(text)
 
     @property
+    def excluded_weeks(self) -> list[str]:
+        """Weeks (ISO dates) whose revenue is a placeholder in at least one geo (``kpi_long_gaps=exclude``: the
+        feature spec's ``excluded_weeks``); they are not real revenue and are left out of totals and the fit chart."""
+        spec = self.feature_spec or {}
+        weeks = spec.get("excluded_weeks") or {}
+        return sorted({str(w) for listed in weeks.values() for w in listed}) if isinstance(weeks, dict) else []
+
+    @property
     def control_kinds(self) -> dict[str, str]:
         """Control name -> kind (annual_fourier, holiday, data_control ...) from the feature spec."""
         spec = self.feature_spec or {}

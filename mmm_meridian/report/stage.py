@@ -26,6 +26,9 @@ from mmm_meridian.report.deck import Deck
 from mmm_meridian.report.formatting import label, ratio
 from mmm_meridian.report.sources import ReportInputs, load_inputs
 
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
+READS: tuple[str, ...] = ("reports", "project")
+
 DECK_FILE = "executive_deck.pdf"
 
 
@@ -108,6 +111,16 @@ def caveats(inputs: ReportInputs, metrics: pd.DataFrame) -> list[str]:
     if not failed.empty:
         out.append("Accuracy below target: " + ", ".join(f"{r.metric.upper()} ({r.scope})"
                                                          for r in failed.head(4).itertuples()) + ".")
+    fits = quality.refit_convergence(inputs.metrics)
+    unconverged = fits[~fits["converged"].astype(bool)]
+    if not unconverged.empty:
+        out.append("The holdout scores of " + ", ".join(label(f) for f in unconverged["fit"]) + " come from a fit "
+                   "that did not converge (" + "; ".join(f for f in unconverged["failures"] if f) + "): they are not "
+                   "a clean measure of accuracy; re-run with a longer sampler preset before trusting them.")
+    excluded = inputs.excluded_weeks
+    if excluded:
+        out.append(f"{len(excluded)} week(s) have no real revenue (a long gap in the data, kept out of the fit: "
+                   "kpi_long_gaps=exclude); totals, shares and the fit chart leave them out.")
     return out
 
 
@@ -143,10 +156,13 @@ def build_deck(data: sections.ReportData, path: Path) -> Path:
 
 
 def total_revenue(inputs: ReportInputs, model: meridian_outputs.ModelOutputs | None) -> float | None:
+    """Revenue over the weeks with real revenue (placeholder weeks of ``kpi_long_gaps=exclude`` left out)."""
+    excluded = inputs.excluded_weeks
     if inputs.clean is not None:
-        return float(inputs.clean["revenue"].sum())
+        weeks = pd.to_datetime(inputs.clean["time"]).dt.strftime("%Y-%m-%d")
+        return float(inputs.clean.loc[~weeks.isin(excluded), "revenue"].sum())
     if model is not None:
-        return float(model.fit["actual"].sum())
+        return float(model.fit["actual"].sum())  # NaN (skipped) on excluded weeks: see meridian_outputs.mark_excluded
     return None
 
 
@@ -163,6 +179,7 @@ def run(ctx: Any) -> dict[str, Any]:
                          used, total)
         model = meridian_outputs.model_outputs(cfg, mmm, inputs.control_kinds,
                                                with_curves=inputs.response_curves is None)
+        model.fit = meridian_outputs.mark_excluded(model.fit, inputs.excluded_weeks)
     curves = inputs.response_curves if inputs.response_curves is not None else (model.response_curves if model
                                                                                  else None)
     metrics = quality.metric_rows(inputs.metrics)

@@ -7,6 +7,11 @@ gate, judges the posterior means against ``complexity.plausibility`` (see
 probability of a negative baseline (Meridian's Analyzer), posterior-mean ROIs far outside ``model.priors.roi_bounds``
 and, when set, a maximum ROI. The figures come from the fit (``train/roi.csv`` and ``diagnostics.json``); the
 verdict is written to ``train/plausibility.json`` for the deck.
+
+Weeks whose KPI is only a placeholder for a long gap (``enhanced_cleaning.missing_data.kpi_long_gaps=exclude``,
+``excluded_weeks`` in ``feature_spec.json``) are not revenue: :func:`excluded_weeks_figures` measures them from the
+model inputs and :func:`judge` takes them out of both sides of every share (the placeholder revenue out of the total,
+media's revenue in those weeks, estimated as ROI x spend, out of the media revenue).
 """
 
 from __future__ import annotations
@@ -45,6 +50,38 @@ class PlausibilityCheck:
 
 
 @dataclass
+class ExcludedWeeks:
+    """The weeks whose KPI is a placeholder (``kpi_long_gaps=exclude``): what to leave out of the revenue figures."""
+
+    weeks: int  # (geo, week) cells
+    placeholder_revenue: float  # the placeholder KPI summed over them (interpolated, not sales)
+    media_revenue: dict[str, float] = field(default_factory=dict)  # per channel, posterior-mean ROI x spend there
+
+
+def excluded_weeks_figures(inputs: pd.DataFrame, excluded_weeks: Mapping[str, list[str]],
+                           roi: pd.DataFrame | None = None) -> ExcludedWeeks:
+    """The placeholder revenue (and, given ``roi``, media's estimated revenue) in the excluded weeks.
+
+    Args:
+        inputs: the features stage's ``model_inputs.parquet`` (``time``, ``geo``, ``revenue``, ``<channel>__spend``).
+        excluded_weeks: ``feature_spec.json``'s ``excluded_weeks`` (geo -> ISO weeks).
+        roi: ``train/roi.csv`` (``channel``, ``roi_mean``); media's revenue in those weeks is estimated as the
+            channel's posterior-mean ROI x its spend there (carry-over across the gap's edges is ignored).
+    """
+    times = pd.to_datetime(inputs["time"]).dt.strftime("%Y-%m-%d")
+    pairs = {(str(g), w) for g, listed in excluded_weeks.items() for w in listed}
+    rows = pd.Series([(str(g), t) in pairs for g, t in zip(inputs["geo"], times, strict=True)], index=inputs.index,
+                     dtype=bool)
+    media: dict[str, float] = {}
+    if roi is not None:
+        for r in roi.itertuples():
+            column = f"{r.channel}__spend"
+            if column in inputs:
+                media[str(r.channel)] = float(r.roi_mean) * float(inputs.loc[rows, column].sum())
+    return ExcludedWeeks(int(rows.sum()), float(inputs.loc[rows, "revenue"].sum()), media)
+
+
+@dataclass
 class Plausibility:
     """What ``train/plausibility.json`` holds."""
 
@@ -58,6 +95,8 @@ class Plausibility:
     thresholds: dict[str, Any]
     accepted_below_gate: bool = False
     failures: list[str] = field(default_factory=list)
+    excluded_weeks: int = 0  # placeholder-KPI (geo, week) cells left out of the figures above
+    excluded_revenue: float = 0.0  # their placeholder revenue, not counted in total_revenue
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +113,8 @@ def _pct(share: float) -> str:
 
 
 def judge(roi: pd.DataFrame, total_revenue: float, negative_baseline_prob: float | None,
-          roi_bounds: Mapping[str, list[float]], limits: PlausibilityConfig) -> Plausibility:
+          roi_bounds: Mapping[str, list[float]], limits: PlausibilityConfig,
+          excluded: ExcludedWeeks | None = None) -> Plausibility:
     """Judge a fit's ROI table (``train/roi.csv``) and revenue figures against ``complexity.plausibility``.
 
     Args:
@@ -83,12 +123,16 @@ def judge(roi: pd.DataFrame, total_revenue: float, negative_baseline_prob: float
         negative_baseline_prob: posterior probability of a negative baseline (None: not computed).
         roi_bounds: ``model.priors.roi_bounds``.
         limits: the thresholds.
+        excluded: the placeholder-KPI weeks (:func:`excluded_weeks_figures`): their placeholder revenue leaves the
+            total and media's revenue there leaves the media figures, so every share is over real weeks only.
     """
-    media = float(roi["incremental_revenue"].sum())
-    total = float(total_revenue)
-    share = media / total if total > 0 else float("inf")
-    per_channel = {str(r.channel): (float(r.incremental_revenue) / total if total > 0 else float("inf"))
+    excluded = excluded or ExcludedWeeks(0, 0.0)
+    incremental = {str(r.channel): float(r.incremental_revenue) - excluded.media_revenue.get(str(r.channel), 0.0)
                    for r in roi.itertuples()}
+    media = float(sum(incremental.values()))
+    total = float(total_revenue) - excluded.placeholder_revenue
+    share = media / total if total > 0 else float("inf")
+    per_channel = {channel: (value / total if total > 0 else float("inf")) for channel, value in incremental.items()}
     checks = [PlausibilityCheck("media_share", share, limits.max_media_share, "max", share <= limits.max_media_share,
                                 detail=f"paid media drove {_pct(share)} of all revenue")]
     for channel, value in per_channel.items():
@@ -118,7 +162,8 @@ def judge(roi: pd.DataFrame, total_revenue: float, negative_baseline_prob: float
                         negative_baseline_prob=None if negative_baseline_prob is None else float(negative_baseline_prob),
                         channel_share=per_channel, checks=checks,
                         thresholds={k: (v.value if hasattr(v, "value") else v) for k, v in asdict(limits).items()},
-                        failures=failures)
+                        failures=failures, excluded_weeks=excluded.weeks,
+                        excluded_revenue=excluded.placeholder_revenue)
 
 
 def _failure(check: PlausibilityCheck) -> str:

@@ -3,11 +3,13 @@ channel and the number, and on_failure decides between exit 2 and a warning."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
 import pytest
 
+from mmm_meridian import frame as cols
 from mmm_meridian.config import load_config
 from mmm_meridian.config.modeling import PlausibilityConfig
 from mmm_meridian.errors import ConfigError, UserError
@@ -87,3 +89,39 @@ def test_limits_are_validated_at_start_up():
     cfg = load_config(["complexity.plausibility.max_channel_share=0.3", "complexity.plausibility.on_failure=warn"])
     assert cfg.complexity.plausibility.max_channel_share == 0.3
     assert cfg.complexity.plausibility.on_failure.value == "warn"
+
+
+def test_the_train_stage_judges_without_the_excluded_weeks_placeholder_revenue(tmp_path):
+    """A KPI gap kept out of the likelihood (kpi_long_gaps=exclude) carries placeholder revenue in model_inputs:
+    the stage's gate leaves it out of total revenue, so media's share is judged on real revenue only."""
+    from types import SimpleNamespace
+
+    from mmm_meridian.features.spec import INPUTS_FILE, SPEC_FILE
+    from mmm_meridian.features.stage import build_features
+    from mmm_meridian.simulate import load_demo
+    from mmm_meridian.train.diagnostics import Diagnostics
+    from mmm_meridian.train.stage import check_plausibility
+    from tests.features.helpers import clean_table
+
+    cfg = load_config([f"paths.root={tmp_path}", "complexity.plausibility.on_failure=warn"])
+    clean = clean_table(load_demo(), territories=["GB"])
+    weeks = sorted(pd.to_datetime(clean[cols.TIME]).dt.strftime("%Y-%m-%d").unique())
+    gap = weeks[40:71]
+    features, out = tmp_path / "features", tmp_path / "train"
+    features.mkdir()
+    out.mkdir()
+    inputs, spec = build_features(clean, cfg, {cols.NATIONAL: gap})
+    inputs.to_parquet(features / INPUTS_FILE)
+    (features / SPEC_FILE).write_text(json.dumps(spec.to_dict()))
+    roi = roi_table(google_search=1.0e6)
+    roi.to_csv(out / "roi.csv", index=False)
+    total = float(inputs["revenue"].sum())
+    ctx = SimpleNamespace(cfg=cfg, out=SimpleNamespace(dir=out, write_json=lambda name, obj: (out / name).write_text(
+        json.dumps(obj))), input_path=lambda stage, name: tmp_path / stage / name)
+    diagnostics = Diagnostics(1.0, 1000.0, 0, 100, 2, True, [], [], {},
+                              extra={"revenue_figures": {"total_revenue": total, "negative_baseline_prob": 0.0}})
+    verdict = check_plausibility(ctx, diagnostics)
+    placeholder = float(inputs.loc[pd.to_datetime(inputs["time"]).dt.strftime("%Y-%m-%d").isin(gap), "revenue"].sum())
+    assert verdict.excluded_weeks == 31 and verdict.excluded_revenue == pytest.approx(placeholder)
+    assert verdict.total_revenue == pytest.approx(total - placeholder)
+    assert json.loads((out / "plausibility.json").read_text())["excluded_weeks"] == 31

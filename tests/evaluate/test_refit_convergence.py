@@ -1,0 +1,164 @@
+"""Holdout refits answer to the main fit's convergence gate; excluded (placeholder-KPI) weeks are never scored.
+
+The evaluate stage runs on synthetic prediction tables and diagnostics (no Meridian fit): the refit is replaced by a
+stand-in returning what a refit process writes (``predictions.parquet``, ``roi.csv``, ``diagnostics.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmm_meridian.artifacts import ArtifactStore, StageWriter
+from mmm_meridian.evaluate import convergence, stage
+from mmm_meridian.evaluate.metrics import mark_excluded, score, scored_in_sample
+from mmm_meridian.evaluate.refit import RefitResult
+from mmm_meridian.pipeline import StageContext
+from mmm_meridian.train.diagnostics import Diagnostics, ParameterDiagnostics
+
+WEEKS = pd.date_range("2024-01-01", periods=30, freq="7D").strftime("%Y-%m-%d").tolist()
+HELD = 6
+EXCLUDED = WEEKS[5:9]  # four weeks with a placeholder KPI, inside the fitted part
+
+
+def diagnostics(min_ess: float, max_rhat: float = 1.01) -> dict[str, Any]:
+    thresholds = {"max_rhat": 1.1, "min_ess": 400.0, "max_divergences_pct": 1.0, "on_failure": "fail"}
+    failures = [f"min ESS {min_ess:.0f} < 400"] if min_ess < 400 else []
+    return Diagnostics(max_rhat=max_rhat, min_ess=min_ess, divergences=0, n_draws=200, n_chains=2,
+                       converged=not failures, failures=failures,
+                       parameters=[ParameterDiagnostics("mu_t", max_rhat, min_ess, 30)],
+                       thresholds=thresholds).to_dict()
+
+
+def predictions() -> pd.DataFrame:
+    """Actual 100 every week; predicted 90 (10 % off) on fitted weeks, 80 (20 % off) on held-out weeks; the
+    placeholder weeks' 'actual' is 1000 (an invented number the in-sample score must not see)."""
+    actual = np.full(len(WEEKS), 100.0)
+    actual[5:9] = 1000.0
+    predicted = np.r_[np.full(len(WEEKS) - HELD, 90.0), np.full(HELD, 80.0)]
+    return pd.DataFrame({"geo": "national_geo", "time": WEEKS, "actual": actual, "predicted_mean": predicted,
+                         "predicted_lo": predicted - 15, "predicted_hi": predicted + 15,
+                         "holdout": [False] * (len(WEEKS) - HELD) + [True] * HELD})
+
+
+class FakeEvaluator(stage.Evaluator):
+    """The stage's Evaluator without a saved Meridian model: the train model does not hold out the scored weeks,
+    so the temporal strategy refits, and the refit returns ``predictions()`` with the given diagnostics."""
+
+    refit_diagnostics: dict[str, Any] = {}
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx, self.cfg, self.ev = ctx, ctx.cfg, ctx.cfg.evaluation
+        self.me = type("me", (), {"holdout_mask": staticmethod(lambda mmm: np.zeros((1, len(WEEKS)), bool))})
+        self.mmm, self.plan, self._base = None, None, None
+        self.summary = {"geos": ["national_geo"], "times": WEEKS}
+        self.blocking = list(self.ev.metrics.blocking)
+        self.checks = []
+        self.policy = convergence.on_failure(ctx.cfg)
+        self.excluded_weeks = {"national": EXCLUDED}
+
+    def refit(self, name: str, **kwargs: Any) -> RefitResult:
+        return RefitResult(predictions(), pd.DataFrame({"channel": ["tv"], "roi_mean": [1.0]}),
+                           self.refit_diagnostics)
+
+
+def run(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_ess: float, *overrides: str):
+    cfg = make_cfg(f"evaluation.validation_strategies.temporal_holdout.weeks={HELD}",
+                   "evaluation.digital_checks.enabled=false", "evaluation.business_checks.enabled=false", *overrides)
+    FakeEvaluator.refit_diagnostics = diagnostics(min_ess)
+    monkeypatch.setattr(stage, "Evaluator", FakeEvaluator)
+    monkeypatch.setattr("mmm_meridian.optimize.stage._prepare_runtime", lambda cfg: None)
+    out = tmp_path / "evaluate"
+    out.mkdir()
+    ctx = StageContext(cfg, "evaluate", ArtifactStore(cfg.paths.artifacts), StageWriter("evaluate", out), {},
+                       logging.getLogger("test.evaluate"))
+    return ctx, out
+
+
+def test_unconverged_refit_is_marked_next_to_its_metrics_when_the_gate_warns(make_cfg, tmp_path, monkeypatch):
+    ctx, out = run(make_cfg, tmp_path, monkeypatch, 95.0)  # training=fast: on_failure_override=warn
+    stage.run(ctx)
+    doc = json.loads((out / "metrics.json").read_text())
+    temporal = doc["strategies"]["temporal_holdout"]
+    assert temporal["status"] == "refit not converged"
+    assert temporal["convergence"]["converged"] is False
+    assert temporal["convergence"]["min_ess"] == 95.0 and temporal["convergence"]["max_rhat"] == pytest.approx(1.01)
+    assert temporal["convergence"]["failures"] == ["min ESS 95 < 400"]
+    assert temporal["convergence"]["on_failure"] == "warn"
+    # The holdout MAPE (20 %) is reported, with its threshold and verdict beside it, and the caveat on its check.
+    assert temporal["holdout"]["mape"] == pytest.approx(0.2)
+    assert temporal["holdout"]["thresholds"]["mape"] == 0.15 and temporal["holdout"]["passed"]["mape"] is False
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["mape"]["caveat"] == "refit not converged"
+    assert checks["mape"]["detail"].startswith("REFIT NOT CONVERGED")
+    assert checks["refit_convergence"]["passed"] is False and checks["refit_convergence"]["blocking"] is False
+    assert "min ESS 95 < 400" in checks["refit_convergence"]["detail"]
+    assert "refit_convergence" in doc["failed"] and doc["passed"] is False
+
+
+def test_unconverged_refit_stops_the_stage_when_the_gate_fails(make_cfg, tmp_path, monkeypatch):
+    ctx, out = run(make_cfg, tmp_path, monkeypatch, 95.0, "training.on_failure_override=null")
+    with pytest.raises(stage.EvaluationGateError, match="holdout refit.*did not converge.*min ESS 95 < 400") as err:
+        stage.run(ctx)
+    assert "complexity.identifiability.on_failure=warn" in err.value.fix
+    doc = json.loads((out / "metrics.json").read_text())  # written before stopping, for the user to read
+    assert doc["strategies"]["temporal_holdout"]["status"] == "refit not converged"
+    assert doc["blocking_failed"] == ["refit_convergence"]
+
+
+def test_converged_refit_is_recorded_without_a_caveat(make_cfg, tmp_path, monkeypatch):
+    ctx, out = run(make_cfg, tmp_path, monkeypatch, 812.0, "training.on_failure_override=null")
+    stage.run(ctx)
+    doc = json.loads((out / "metrics.json").read_text())
+    temporal = doc["strategies"]["temporal_holdout"]
+    assert "status" not in temporal
+    assert temporal["convergence"] == {**temporal["convergence"], "converged": True, "min_ess": 812.0,
+                                       "on_failure": "fail", "failures": []}
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["refit_convergence"]["passed"] is True and checks["mape"]["caveat"] == ""
+
+
+def test_in_sample_score_leaves_the_placeholder_weeks_out(make_cfg, tmp_path, monkeypatch):
+    ctx, out = run(make_cfg, tmp_path, monkeypatch, 812.0)
+    stage.run(ctx)
+    doc = json.loads((out / "metrics.json").read_text())
+    fitted = doc["strategies"]["temporal_holdout"]["in_sample"]
+    # 30 weeks - 6 held out - 4 placeholder weeks = 20 real weeks, each 10 % off; the placeholders (actual 1000)
+    # would have made the MAPE (16 x 0.1 + 4 x 0.91) / 20 = 0.262 and the coverage 16 / 20.
+    assert fitted["n"] == 20
+    assert fitted["mape"] == pytest.approx(0.1)
+    assert fitted["coverage"] == pytest.approx(1.0)
+    table = pd.read_csv(out / "holdout_predictions.csv")
+    assert table.loc[table["excluded"], "time"].tolist() == EXCLUDED
+
+
+def test_mark_excluded_matches_geo_and_week_and_never_scores_a_placeholder_as_holdout():
+    frame = pd.DataFrame({"geo": ["a", "a", "b", "b"], "time": ["2024-01-01", "2024-01-08"] * 2,
+                          "actual": [1.0, 2.0, 3.0, 4.0], "predicted_mean": [1.0, 1.0, 3.0, 3.0],
+                          "predicted_lo": 0.0, "predicted_hi": 10.0, "holdout": [False, True, False, True]})
+    marked = mark_excluded(frame, {"b": ["2024-01-08"]})
+    assert marked["excluded"].tolist() == [False, False, False, True]
+    assert marked["holdout"].tolist() == [False, True, False, False]
+    assert scored_in_sample(marked).tolist() == [True, False, True, False]
+    assert score(marked, marked["holdout"])["n"] == 1
+    # One geo (Meridian renames the national geo): matched on the week alone.
+    national = mark_excluded(frame[frame["geo"] == "a"].assign(geo="national_geo"), {"national": ["2024-01-01"]})
+    assert national["excluded"].tolist() == [True, False]
+
+
+def test_forecast_refit_puts_no_trend_knot_inside_the_held_out_weeks():
+    from mmm_meridian.evaluate.meridian_eval import fitted_knots
+
+    # The demo: 7 knots over 156 weeks (Meridian: 0, 25, ..., 155); 13 held out -> 7 knots over weeks 0..142.
+    assert fitted_knots(7, 156, 13, True) == [0, 23, 47, 71, 94, 118, 142]
+    assert fitted_knots(7, 156, 0, True) == 7  # nothing held out: the model's own knots
+    assert fitted_knots(1, 156, 13, True) == 1  # one knot is a constant level, nothing to extrapolate
+    assert fitted_knots(None, 20, 5, True) is None  # national default: one knot
+    assert fitted_knots(None, 20, 5, False) == list(range(15))  # geo default, one knot per fitted week
+    assert fitted_knots([0, 10, 19], 20, 5, False) == [0, 10, 14]
