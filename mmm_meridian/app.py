@@ -194,7 +194,7 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     argv += ["-m", *overrides]
     saved = sys.argv
     sys.argv = argv
-    status: int | None = None  # stays None when interrupted (Ctrl-C, SIGTERM): the parent run is closed as FAILED
+    status: int | None = None  # stays None when interrupted (Ctrl-C, SIGTERM): the parent run is closed as KILLED
     try:
         hydra_main()
         status = sweep_status(_LAST_SWEEP_DIRS[-1]) if _LAST_SWEEP_DIRS else EXIT_UNEXPECTED
@@ -203,7 +203,8 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     finally:
         sys.argv = saved
         os.environ.pop(PARENT_ENV, None)
-        end_sweep_parent(launcher_cfg, parent, "FINISHED" if status == EXIT_OK else "FAILED")
+        end_sweep_parent(launcher_cfg, parent,
+                         "KILLED" if status is None else "FINISHED" if status == EXIT_OK else "FAILED")
     return status
 
 

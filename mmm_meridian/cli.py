@@ -37,7 +37,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread by :func:`sigterm_raises`.
 
     A ``KeyboardInterrupt`` on purpose: everything that already cleans up after Ctrl-C runs unchanged (the staging
-    folder is discarded, the MLflow run is closed as FAILED, ``subprocess.run`` kills a fit's child process) and no
+    folder is discarded, the MLflow run is closed as KILLED, ``subprocess.run`` kills a fit's child process) and no
     ``except Exception`` in a stage can swallow it.
     """
 
@@ -122,7 +122,7 @@ def _stage_help(stage: str) -> str:
         USAGE.replace("<stage>", stage), "", f"{stage}: {spec.summary}.{status}", "",
         f"Reads:    {spec.reads}",
         f"Writes:   {', '.join(f'<paths.artifacts>/{stage}/{w}' for w in spec.writes)}, manifest.json",
-        f"Config:   {', '.join(spec.sections)} (plus runtime.*, logging.*, paths.*)",
+        f"Config:   {', '.join(spec.config_keys)} (plus what its upstream stages read; runtime.*, logging.*, paths.*)",
         f"Needs:    {', '.join(spec.requires) or 'nothing (first stage)'}",
         "", "Options:",
         "  --config-dir DIR   also search DIR for config groups (e.g. DIR/data/<name>.yaml, used as data=<name>)",

@@ -1,8 +1,12 @@
 """The stage runner: checks upstream artifacts, runs a stage's library function, commits its outputs atomically.
 
-Stages are registered in :data:`STAGES` in pipeline order. Each names the config sections it reads (so a change to
-them makes its artifacts stale), the stages whose artifacts it reads, and the module holding its ``run(ctx)``
-function. A stage without a module is not implemented yet: it is left out of ``mmm run``'s plan, not faked.
+Stages are registered in :data:`STAGES` in pipeline order: the stages whose artifacts each reads and the module
+holding its ``run(ctx)`` function. Each stage module declares, next to its code, the config keys it reads in a
+module-level ``READS`` tuple (dotted keys or whole sections); a stage's artifacts are keyed on those keys and its
+upstream stages' (so a change to any of them makes the artifacts stale), apart from the keys in :data:`NOT_HASHED`,
+which change where or how a stage runs but not what it writes. ``tests/core/test_stage_reads.py`` records what each
+stage really reads and fails when a key is neither declared nor exempt. A stage without a module is not implemented
+yet: it is left out of ``mmm run``'s plan, not faked.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ class StageSpec:
 
     name: str
     summary: str
-    sections: tuple[str, ...]
     requires: tuple[str, ...]
     reads: str
     writes: tuple[str, ...]
@@ -42,6 +45,13 @@ class StageSpec:
     @property
     def implemented(self) -> bool:
         return self.module is not None
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        """The config keys (dotted, or whole sections) the stage's module declares it reads, in ``READS``."""
+        if self.module is None:
+            return ()
+        return tuple(importlib.import_module(self.module).READS)
 
     def runner(self) -> Callable[[StageContext], dict[str, Any]]:
         if self.module is None:
@@ -54,31 +64,30 @@ STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in (
         StageSpec("ingest", "load raw data through the configured connectors and aggregate it to weekly series",
-                  ("data", "ingest"), (), "the data source (data=<name>, ingest.*)",
+                  (), "the data source (data=<name>, ingest.*)",
                   ("raw.parquet", "weekly.parquet", "ingest_summary.json"), "mmm_meridian.ingest.stage"),
         StageSpec("validate", "score data quality (coverage, identifiability, value sanity) and gate the run",
-                  ("validation",), ("ingest",), "ingest/raw.parquet, ingest/weekly.parquet",
+                  ("ingest",), "ingest/raw.parquet, ingest/weekly.parquet",
                   ("validation_report.json",), "mmm_meridian.validate.stage"),
         StageSpec("transform", "clean the data (duplicates, missing values, outliers) with a log of every change",
-                  ("enhanced_cleaning",), ("ingest", "validate"), "ingest/raw.parquet",
+                  ("ingest", "validate"), "ingest/raw.parquet",
                   ("clean.parquet", "cleaning_log.json"), "mmm_meridian.transform.stage"),
         StageSpec("features", "turn the clean data and business knowledge into Meridian inputs and priors",
-                  ("features", "model"), ("transform",), "transform/clean.parquet",
+                  ("transform",), "transform/clean.parquet",
                   ("feature_spec.json", "model_inputs.parquet"), "mmm_meridian.features.stage"),
         StageSpec("train", "fit Meridian, check convergence and plausibility, save the model and ROI table",
-                  ("training", "complexity", "runtime.backend", "runtime.precision"), ("features",),
-                  "features/feature_spec.json", ("model.binpb", "diagnostics.json", "roi.csv",
+                  ("features",), "features/feature_spec.json", ("model.binpb", "diagnostics.json", "roi.csv",
                                                    "plausibility.json"),
                   "mmm_meridian.train.stage"),
         StageSpec("optimize", "allocate the budget with Meridian's optimizer under business constraints",
-                  ("optimization",), ("train",), "train/model.binpb", ("allocation.csv", "scenarios.csv",
+                  ("train",), "train/model.binpb", ("allocation.csv", "scenarios.csv",
                                                                      "summary.json"), "mmm_meridian.optimize.stage"),
         StageSpec("evaluate", "measure accuracy and calibration on held-out periods and check business logic",
-                  ("evaluation",), ("transform", "features", "train"),
+                  ("transform", "features", "train"),
                   "train/model.binpb, features/model_inputs.parquet (refits), transform/clean.parquet",
                   ("metrics.json",), "mmm_meridian.evaluate.stage"),
         StageSpec("report", "write the executive deck and dashboard tables",
-                  ("reports", "project"), ("ingest", "validate", "transform", "features", "train", "optimize",
+                  ("ingest", "validate", "transform", "features", "train", "optimize",
                                            "evaluate"), "every earlier stage's artifacts",
                   ("executive_deck.pdf", "dashboard/", "attribution_report.csv", "optimization_recommendations.csv",
                    "model_summary.html"), "mmm_meridian.report.stage"),
@@ -109,14 +118,36 @@ def _select(plain: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+#: Keys a stage may read that do not change what it writes, so its artifacts are not keyed on them (with why).
+NOT_HASHED: dict[str, str] = {
+    "paths": "where artifacts, caches and logs go, not what they contain",
+    "logging": "how much is logged",
+    "tracking": "whether and where MLflow records the run",
+    "profiles": "deployment targets; a profile's effect reaches the stages through paths.* and runtime.*",
+    "runtime.resume": "whether up-to-date stages are skipped",
+    "runtime.upstream_policy": "whether stale inputs are rebuilt or refused",
+    "runtime.lock_timeout_s": "how long to wait for another run's lock",
+    "runtime.threads": "CPU threads: the same draws, faster or slower",
+    "runtime.device": "the hardware: the same model; results differ only by floating-point rounding",
+    "runtime.gpu_fallback_to_cpu": "the hardware, as runtime.device",
+    "runtime.gpu_memory_growth": "GPU memory allocation, not the draws",
+    "runtime.gpu_memory_fraction": "GPU memory allocation, not the draws",
+    "training.progress_every_s": "how often sampling progress is logged",
+}
+
+
+def hashed_keys(stage: str) -> list[str]:
+    """The config keys ``stage``'s artifacts are keyed on: what it and its upstream stages declare they read."""
+    keys: list[str] = []
+    for name in [*upstream_closure(stage), stage]:
+        keys += [key for key in STAGES[name].config_keys if key not in keys]
+    return keys
+
+
 def stage_config(cfg: MMMConfig, stage: str, plain: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resolved config values that ``stage`` and its upstream stages read (what its artifacts depend on)."""
     plain = plain if plain is not None else to_plain(cfg)
-    values: dict[str, Any] = {}
-    for name in [*upstream_closure(stage), stage]:
-        for section in STAGES[name].sections:
-            values[section] = _select(plain, section)
-    return values
+    return {key: _select(plain, key) for key in hashed_keys(stage)}
 
 
 def config_hash(values: dict[str, Any]) -> str:

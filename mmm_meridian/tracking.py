@@ -254,6 +254,9 @@ class Tracker:
         try:
             yield self.parent_run_id
             status = "FINISHED"
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli.Terminated): stopped from outside, not failed
+            status = "KILLED"
+            raise
         except Exception:
             self.log_untracked_stages()  # stages committed before the failure still get their runs
             raise

@@ -1,5 +1,6 @@
 """`mmm run` end to end on the embedded demo with a tiny sampler: every stage's contract files, a deck whose
-numbers match train/roi.csv and optimize/allocation.csv, and an MLflow run tree with the metrics and artifacts."""
+numbers match train/roi.csv and optimize/allocation.csv, an MLflow run tree with the metrics and artifacts, and
+every config key a stage read covered by its artifacts' config hash."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from mmm_meridian.api import run
 from mmm_meridian.pipeline import STAGES
 from mmm_meridian.report.formatting import money
+from tests.core.config_reads import trace_stage_reads, unhashed_reads
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -29,8 +31,13 @@ CONTRACT = ["ingest/raw.parquet", "validate/validation_report.json", "transform/
 def test_demo_pipeline_contract_deck_and_tracking(make_cfg, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     cfg = make_cfg("tracking.enabled=true", f"tracking.uri={uri}", *TINY)
-    manifests = run(cfg)
+    with trace_stage_reads() as reads:
+        manifests = run(cfg)
     assert list(manifests) == list(STAGES)
+    # Every config key a stage read is one its artifacts are keyed on (or exempt, pipeline.NOT_HASHED), so a resumed
+    # run never keeps artifacts made under another value of it.
+    assert sorted(reads) == sorted(STAGES)
+    assert {stage: unhashed_reads(stage, keys) for stage, keys in reads.items()} == {s: [] for s in STAGES}
     root = Path(cfg.paths.artifacts)
     for name in CONTRACT:
         assert (root / name).is_file(), name

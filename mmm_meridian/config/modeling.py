@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
@@ -145,7 +145,9 @@ class HolidaysConfig:
 class SeasonalityConfig:
     annual: bool = True
     fourier_terms: int = 2
-    weekly: bool = False  # day-of-week pattern; only meaningful for daily input
+    # A day-of-week pattern. The model is weekly (daily input is summed to weeks at ingest), so every week holds each
+    # weekday once and such a pattern cancels out: true is refused at config load rather than silently ignored.
+    weekly: bool = False
     holidays: HolidaysConfig = field(default_factory=HolidaysConfig)
     custom_events: List[CustomEvent] = field(default_factory=list)
     # Meridian's time-varying intercept: one knot every N weeks (None: Meridian's default, which is one knot for a
@@ -155,6 +157,14 @@ class SeasonalityConfig:
     geo_knot_every_weeks: int = 8
 
     def __post_init__(self) -> None:
+        if self.weekly:
+            raise ConfigError("features.seasonality.weekly=true asks for a day-of-week pattern, which this weekly "
+                              "model cannot have: daily input is summed to weeks at ingest, so every week holds each "
+                              "weekday once and the pattern cancels out",
+                              where="config key features.seasonality.weekly",
+                              fix="set features.seasonality.weekly=false; yearly patterns are "
+                                  "features.seasonality.annual and fourier_terms, dated effects holidays and "
+                                  "custom_events")
         check_range("features.seasonality.fourier_terms", self.fourier_terms, 0, 10)
         if self.knot_every_weeks is not None:
             check_positive_int("features.seasonality.knot_every_weeks", self.knot_every_weeks)
@@ -171,7 +181,8 @@ class BaselineConfig:
     controls: bool = True  # use data.controls
     promotions: bool = True  # use data.promo_col as a control
     # Trend: with 2+ knots Meridian's piecewise-linear intercept already spans a linear trend; with a single knot a
-    # linear trend control is added.
+    # linear trend control is added. False removes it: Meridian gets one knot (a flat baseline, whatever
+    # features.seasonality.knot_every_weeks says) and seasonality stays in the calendar controls.
     trend: bool = True
 
 
@@ -316,6 +327,11 @@ class TrainingConfig:
         check_range("training.split_timeout_s", self.split_timeout_s, 0, lo_open=True)
 
 
+class GateParameters(str, Enum):
+    media = "media"
+    all = "all"
+
+
 @dataclass
 class ConvergenceConfig:
     max_rhat: float = 1.1
@@ -325,11 +341,27 @@ class ConvergenceConfig:
     # measurably, while a funnel that biases them shows up in the hundreds (818 before model.priors.geo_variation).
     max_divergences_pct: float = 1.0
     on_failure: OnFailure = OnFailure.fail
+    # Which parameters the R-hat and ESS limits judge. ``media``: the parameters the answers are made of (each
+    # channel's ROI, adstock, saturation and effect, paid, organic and R&F, and their geo spreads); the rest (trend
+    # knots, geo intercepts, controls, noise) is reported in diagnostics.json and the log but does not stop the run.
+    # A 40-geo fit whose ROIs had converged was refused on tau_g, mu_t and knot_values (ESS 231) after 16 minutes.
+    # ``all``: every sampled parameter must pass. Divergences are judged on the whole sampler either way.
+    gate_parameters: GateParameters = GateParameters.media
 
     def __post_init__(self) -> None:
         check_range("complexity.identifiability.max_rhat", self.max_rhat, 1.0, lo_open=True)
         check_range("complexity.identifiability.max_divergences_pct", self.max_divergences_pct, 0, 100)
         check_range("complexity.identifiability.min_ess", self.min_ess, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (enums as strings), as fit jobs carry them to a worker process."""
+        return {**asdict(self), "on_failure": self.on_failure.value, "gate_parameters": self.gate_parameters.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConvergenceConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "on_failure": OnFailure(data["on_failure"]),
+                      "gate_parameters": GateParameters(data.get("gate_parameters", GateParameters.media.value))})
 
 
 @dataclass

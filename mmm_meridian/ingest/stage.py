@@ -17,6 +17,10 @@ from mmm_meridian.ingest.connectors import load_with_fallback
 from mmm_meridian.ingest.standardize import apply_series_filter, check_columns, column_roles, standardize, to_weekly
 from mmm_meridian.pipeline import StageContext
 
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`). The weeks a series
+# needs decide which series are kept.
+READS: tuple[str, ...] = ("data", "ingest", "validation.coverage_frequency.min_weeks_required")
+
 
 def ingest(cfg: MMMConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Library core: returns (raw rows, weekly table, summary)."""

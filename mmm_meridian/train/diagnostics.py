@@ -3,6 +3,10 @@
 Meridian reports R-hat but no ESS, so both come from ArviZ on the posterior draws (``mmm.inference_data``):
 rank-normalised split R-hat and bulk ESS, per parameter the worst element. Parameters whose draws are constant
 (e.g. Meridian's deterministic Hill slope) have no R-hat / ESS and are left out of the gate.
+
+Which parameters the R-hat and ESS limits judge is ``complexity.identifiability.gate_parameters``: by default the
+media parameters (:data:`MEDIA_PARAMETERS`), the ones every ROI, contribution and budget answer is made of; the
+others are reported (``ungated_*`` in diagnostics.json, a warning in the log) without stopping the run.
 """
 
 from __future__ import annotations
@@ -29,12 +33,24 @@ ADVICE = ("R-hat above the limit: sample longer (training=production, or raise t
           "complexity.identifiability.on_failure=warn")
 
 
+#: Meridian's media parameters (paid, R&F, organic media and organic R&F, with their geo spreads): the names of
+#: ``meridian.constants`` MEDIA_, RF_, ORGANIC_MEDIA_ and ORGANIC_RF_PARAMETER_NAMES, with the derived ROI / mROI /
+#: contribution draws (tests check the list against Meridian's).
+MEDIA_PARAMETERS: frozenset[str] = frozenset({
+    "roi_m", "mroi_m", "contribution_m", "alpha_m", "ec_m", "slope_m", "eta_m", "beta_m", "beta_gm",
+    "roi_rf", "mroi_rf", "contribution_rf", "alpha_rf", "ec_rf", "slope_rf", "eta_rf", "beta_rf", "beta_grf",
+    "contribution_om", "alpha_om", "ec_om", "slope_om", "eta_om", "beta_om", "beta_gom",
+    "contribution_orf", "alpha_orf", "ec_orf", "slope_orf", "eta_orf", "beta_orf", "beta_gorf",
+})
+
+
 @dataclass
 class ParameterDiagnostics:
     name: str
     max_rhat: float
     min_ess: float
     size: int
+    gated: bool = True  # judged by the R-hat / ESS limits (see complexity.identifiability.gate_parameters)
 
 
 @dataclass
@@ -66,8 +82,8 @@ class Diagnostics:
         return cls(**known, extra={k: v for k, v in data.items() if k not in names})
 
     def worst(self, n: int = 5) -> list[ParameterDiagnostics]:
-        """The parameters furthest from convergence (highest R-hat first, then lowest ESS)."""
-        return sorted(self.parameters, key=lambda p: (-p.max_rhat, p.min_ess))[:n]
+        """The gated parameters furthest from convergence (highest R-hat first, then lowest ESS)."""
+        return sorted((p for p in self.parameters if p.gated), key=lambda p: (-p.max_rhat, p.min_ess))[:n]
 
 
 def _finite_extreme(values: np.ndarray, fn: Any) -> float:
@@ -92,18 +108,30 @@ def compute(inference_data: Any, thresholds: ConvergenceConfig) -> Diagnostics:
         r = np.asarray(rhat[name], dtype=np.float64).reshape(-1)
         e = np.asarray(ess[name], dtype=np.float64).reshape(-1)
         max_r, min_e = _finite_extreme(r, np.max), _finite_extreme(e, np.min)
-        parameters.append(ParameterDiagnostics(str(name), max_r, min_e, int(r.size)))
+        parameters.append(ParameterDiagnostics(str(name), max_r, min_e, int(r.size),
+                                               gated=_is_gated(str(name), thresholds.gate_parameters.value)))
+    if not any(p.gated for p in parameters):  # no media parameter sampled (not a Meridian posterior): judge all
+        for p in parameters:
+            p.gated = True
+    gated = [p for p in parameters if p.gated]
+    ungated = [p for p in parameters if not p.gated]
     divergences = 0
     stats = getattr(inference_data, "sample_stats", None)
     if stats is not None and "diverging" in stats:
         divergences = int(np.asarray(stats["diverging"]).sum())
-    max_rhat = max((p.max_rhat for p in parameters if not math.isnan(p.max_rhat)), default=math.nan)
-    min_ess = min((p.min_ess for p in parameters if not math.isnan(p.min_ess)), default=math.nan)
-    failures: list[str] = []
-    if not max_rhat <= thresholds.max_rhat:
-        failures.append(f"max R-hat {max_rhat:.3f} > {thresholds.max_rhat}")
-    if not min_ess >= thresholds.min_ess:
-        failures.append(f"min ESS {min_ess:.0f} < {thresholds.min_ess:g}")
+    max_rhat, min_ess = _extremes(gated)
+    ungated_rhat, ungated_ess = _extremes(ungated)
+    ungated_failures = _limit_failures(ungated_rhat, ungated_ess, thresholds) if ungated else []
+    if ungated_failures:
+        worst = ", ".join(f"{p.name} (R-hat {p.max_rhat:.3f}, ESS {p.min_ess:.0f})"
+                          for p in sorted(ungated, key=lambda p: (-p.max_rhat, p.min_ess))[:3])
+        log.warning("parameters outside the convergence gate (complexity.identifiability.gate_parameters=%s) are below "
+                    "its limits: %s; worst: %s. The media parameters carry the ROIs and are judged on their own; "
+                    "gate_parameters=all judges these too", thresholds.gate_parameters.value,
+                    "; ".join(ungated_failures), worst)
+    failures = _limit_failures(max_rhat, min_ess, thresholds)
+    if ungated:  # say which parameters the limits judged
+        failures = [f"{failure} (media parameters)" for failure in failures]
     kept = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
     divergent_pct = 100.0 * divergences / kept if kept else 0.0
     if divergent_pct > thresholds.max_divergences_pct:
@@ -117,7 +145,31 @@ def compute(inference_data: Any, thresholds: ConvergenceConfig) -> Diagnostics:
                        converged=not failures, failures=failures, parameters=parameters,
                        thresholds={"max_rhat": thresholds.max_rhat, "min_ess": thresholds.min_ess,
                                    "max_divergences_pct": thresholds.max_divergences_pct,
-                                   "on_failure": thresholds.on_failure.value})
+                                   "on_failure": thresholds.on_failure.value,
+                                   "gate_parameters": thresholds.gate_parameters.value},
+                       extra={"gated_parameters": [p.name for p in gated],
+                              "ungated_max_rhat": None if math.isnan(ungated_rhat) else ungated_rhat,
+                              "ungated_min_ess": None if math.isnan(ungated_ess) else ungated_ess,
+                              "ungated_failures": ungated_failures})
+
+
+def _is_gated(name: str, gate_parameters: str) -> bool:
+    return gate_parameters == "all" or name in MEDIA_PARAMETERS
+
+
+def _extremes(parameters: list[ParameterDiagnostics]) -> tuple[float, float]:
+    """The largest R-hat and the smallest ESS over ``parameters`` (NaN when none has one)."""
+    return (max((p.max_rhat for p in parameters if not math.isnan(p.max_rhat)), default=math.nan),
+            min((p.min_ess for p in parameters if not math.isnan(p.min_ess)), default=math.nan))
+
+
+def _limit_failures(max_rhat: float, min_ess: float, thresholds: ConvergenceConfig) -> list[str]:
+    failures: list[str] = []
+    if not max_rhat <= thresholds.max_rhat:
+        failures.append(f"max R-hat {max_rhat:.3f} > {thresholds.max_rhat}")
+    if not min_ess >= thresholds.min_ess:
+        failures.append(f"min ESS {min_ess:.0f} < {thresholds.min_ess:g}")
+    return failures
 
 
 def describe_worst(diagnostics: Diagnostics, n: int = 5) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mmm_meridian import frame as cols
 from mmm_meridian.artifacts import dumps
-from mmm_meridian.config.modeling import ConvergenceConfig, OnFailure
+from mmm_meridian.config.modeling import ConvergenceConfig
 from mmm_meridian.features.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
     sampler = job.sampler
     log.info("%s: sampling %d chain(s) x (%d adapt + %d burn-in + %d kept) on %s/%s/%s, %d geo(s) x %d weeks, "
              "%d channels, %d controls, seed %d", job.label, sampler["n_chains"], sampler["n_adapt"],
-             sampler["n_burnin"], sampler["n_keep"], adapter.backend_name(), job.runtime.get("precision"),
+             sampler["n_burnin"], sampler["n_keep"], adapter.backend_name(), runtime.loaded_precision(),
              runtime.loaded_device(), len(spec.geos), n_weeks, len(spec.channels), len(spec.controls),
              sampler["seed"])
     started = time.perf_counter()
@@ -148,10 +148,10 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
                                  reconstruction_batch_size=job.reconstruction_batch_size, **sampler)
     log.info("%s: sampling done in %.1f s (prior draws %.1f s)", job.label, timings["sampling_seconds"],
              timings["prior_seconds"])
-    thresholds = ConvergenceConfig(**{**job.thresholds, "on_failure": OnFailure(job.thresholds["on_failure"])})
+    thresholds = ConvergenceConfig.from_dict(job.thresholds)
     diagnostics = diag.compute(adapter.inference_data(mmm), thresholds)
     diagnostics.extra.update({**{k: round(v, 3) for k, v in timings.items()}, "backend": adapter.backend_name(),
-                              "precision": job.runtime.get("precision"), "device": runtime.loaded_device(),
+                              "precision": runtime.loaded_precision(), "device": runtime.loaded_device(),
                               "sampler": dict(sampler), "n_geos": len(spec.geos), "n_weeks": int(n_weeks),
                               "holdout_weeks": job.holdout_weeks,
                               "window": list(job.window) if job.window else None})

@@ -26,13 +26,17 @@ from mmm_meridian.train.diagnostics import Diagnostics, gate
 from mmm_meridian.train.fit import FitJob, run_job
 from mmm_meridian.train.rolling import run_job_in_subprocess, run_rolling
 
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`): chain and
+# reconstruction batching change the random streams and so the draws.
+READS: tuple[str, ...] = ("training", "complexity", "runtime.backend", "runtime.precision",
+                          "runtime.chain_batch_size", "runtime.reconstruction_batch_size")
+
 
 def make_job(ctx: Any, plan: runtime.RuntimePlan) -> FitJob:
     """The main fit's job from the config and the features stage's artifacts."""
     cfg = ctx.cfg
     spec = FeatureSpec.read(ctx.input_path("features", SPEC_FILE))
-    thresholds = dataclasses.asdict(cfg.complexity.identifiability)
-    thresholds["on_failure"] = cfg.complexity.identifiability.on_failure.value
+    thresholds = cfg.complexity.identifiability.to_dict()
     return FitJob(inputs_path=str(ctx.input_path("features", INPUTS_FILE)),
                   spec_path=str(ctx.input_path("features", SPEC_FILE)),
                   sampler=dataclasses.asdict(cfg.training.sampler), thresholds=thresholds, runtime=plan.to_dict(),
@@ -46,8 +50,13 @@ def check_plausibility(ctx: Any, diagnostics: Diagnostics) -> plausibility.Plaus
     limits = ctx.cfg.complexity.plausibility
     figures = diagnostics.extra.get("revenue_figures") or {}
     roi = pd.read_csv(ctx.out.dir / "roi.csv")
+    spec = FeatureSpec.read(ctx.input_path("features", SPEC_FILE))
+    excluded = None
+    if spec.excluded_weeks:  # KPI gaps kept out of the likelihood carry placeholder revenue: judge without them
+        excluded = plausibility.excluded_weeks_figures(pd.read_parquet(ctx.input_path("features", INPUTS_FILE)),
+                                                       spec.excluded_weeks, roi)
     verdict = plausibility.judge(roi, figures["total_revenue"], figures.get("negative_baseline_prob"),
-                                 ctx.cfg.model.priors.roi_bounds, limits)
+                                 ctx.cfg.model.priors.roi_bounds, limits, excluded=excluded)
     verdict.accepted_below_gate = not verdict.passed
     ctx.out.write_json(plausibility.FILE, verdict.to_dict())
     plausibility.gate(verdict, limits.on_failure.value)

@@ -13,6 +13,9 @@ import pandas as pd
 from mmm_meridian.pipeline import StageContext
 from mmm_meridian.transform.clean import transform
 
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
+READS: tuple[str, ...] = ("enhanced_cleaning",)
+
 
 def run(ctx: StageContext) -> dict[str, Any]:
     raw = pd.read_parquet(ctx.input_path("ingest", "raw.parquet"))

@@ -19,6 +19,10 @@ from mmm_meridian.errors import DataError
 from mmm_meridian.pipeline import StageContext
 from mmm_meridian.validate.report import build_report, render_summary, run_checks
 
+# Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`): the
+# cleaning settings say which duplicates, gaps and outliers transform will repair, which the checks take into account.
+READS: tuple[str, ...] = ("validation", "enhanced_cleaning")
+
 FAILED_REPORT = "validate_failed_report.json"
 
 

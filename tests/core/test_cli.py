@@ -207,4 +207,4 @@ def test_sigterm_during_a_sweep_exits_143_and_closes_the_sweep_run_as_failed(tmp
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ingest: terminated (SIGTERM);")
     client = MlflowClient(tracking_uri(load_config([f"paths.root={tmp_path}", "tracking.enabled=true"])))
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
-    assert [(r.info.run_name, r.info.status) for r in runs] == [("sweep ingest", "FAILED")]
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("sweep ingest", "KILLED")]

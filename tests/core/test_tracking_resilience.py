@@ -213,3 +213,12 @@ def test_parallel_sweep_jobs_log_to_stores_of_their_own(tmp_path, monkeypatch):
         assert pipeline["tags.mmm.sweep_run_id"] == sweep_id
         territories.append(pipeline["params.data.series.territory_name"])
     assert sorted(territories) == ["GB", "US"]
+
+
+@pytest.mark.parametrize(("raised", "status"), [(KeyboardInterrupt, "KILLED"), (RuntimeError, "FAILED")])
+def test_a_command_stopped_from_outside_is_killed_not_failed(make_cfg, tmp_path, raised, status):
+    cfg = make_cfg("tracking.enabled=true", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+    tracker = Tracker(cfg)
+    with pytest.raises(raised), tracker.pipeline_run("run", {}, {}) as run_id:
+        raise raised()
+    assert MlflowClient(cfg.tracking.uri).get_run(run_id).info.status == status

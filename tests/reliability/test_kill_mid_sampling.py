@@ -2,7 +2,7 @@
 
 SIGKILL (``kill -9``, out of memory): upstream artifacts stay intact, no train folder appears, and a resumed `mmm run`
 would start at train (every earlier stage is still up to date). SIGTERM (``docker stop``, Kubernetes eviction, Slurm
-pre-emption) is handled like Ctrl-C: exit status 143, the staging folder removed, the MLflow run closed as FAILED,
+pre-emption) is handled like Ctrl-C: exit status 143, the staging folder removed, the MLflow run closed as KILLED,
 a fit's child process stopped, and running again resumes at train.
 """
 
@@ -153,7 +153,7 @@ def test_sigterm_while_sampling_exits_143_closes_the_mlflow_run_and_a_rerun_resu
         assert store.manifest(stage).outputs == before[stage]
     client = MlflowClient(tracking_uri(make_cfg("tracking.enabled=true")))
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
-    assert [(r.info.run_name, r.info.status) for r in runs] == [("train", "FAILED")]
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("train", "KILLED")]
     assert runs[0].info.end_time is not None
     # The same command through `mmm run` resumes: every upstream stage is skipped and train starts sampling again.
     # (It is terminated once more rather than left to fit, which the end-to-end tests cover.)

@@ -1,0 +1,106 @@
+"""Record which config keys a stage actually reads, to check them against what its artifacts are keyed on.
+
+Every config section is a dataclass; while :func:`trace_stage_reads` is active, attribute reads on the dataclasses of
+the live config tree are recorded as dotted keys (``runtime.chain_batch_size``). Reading a mapping such as
+``data.channel_map`` records the mapping's key; ``dataclasses.asdict`` of a section records each of its fields.
+Only reads inside a stage's ``run(ctx)`` are recorded (the pipeline's own hashing reads everything).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mmm_meridian import pipeline
+from mmm_meridian.config import data, decisions, infra, modeling, quality, root
+
+
+def _config_classes() -> set[type]:
+    """Every dataclass defined in the config package (the sections and their sub-sections)."""
+    return {obj for module in (data, decisions, infra, modeling, quality, root) for obj in vars(module).values()
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__}
+
+
+def _paths(obj: Any, prefix: str, out: dict[int, str]) -> None:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out[id(obj)] = prefix
+        for f in dataclasses.fields(obj):
+            _paths(object.__getattribute__(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name, out)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            if dataclasses.is_dataclass(value):
+                _paths(value, f"{prefix}.{key}", out)
+
+
+@contextmanager
+def trace_stage_reads() -> Iterator[dict[str, set[str]]]:
+    """Within the block, every stage run through :mod:`mmm_meridian.pipeline` records the config keys it reads.
+
+    Yields ``{stage: {dotted keys}}``, filled as stages run.
+    """
+    reads: dict[str, set[str]] = defaultdict(set)
+    current: dict[str, Any] = {"stage": None, "paths": {}}
+    classes = _config_classes()
+    field_names = {cls: {f.name for f in dataclasses.fields(cls)} for cls in classes}
+
+    def traced(self: Any, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        stage = current["stage"]
+        if stage is not None and name in field_names.get(type(self), ()) and type(value) not in classes:
+            path = current["paths"].get(id(self))
+            if path is not None:
+                reads[stage].add(f"{path}.{name}" if path else name)
+        return value
+
+    original_runner = pipeline.StageSpec.runner
+    original_structured = OmegaConf.structured
+
+    def structured(*args: Any, **kwargs: Any) -> Any:
+        # Converting the whole config (to hash it or record it) is not a stage reading a key.
+        previous = current["stage"]
+        current["stage"] = None
+        try:
+            return original_structured(*args, **kwargs)
+        finally:
+            current["stage"] = previous
+
+    def runner(spec: pipeline.StageSpec) -> Any:
+        run = original_runner(spec)
+
+        def wrapped(ctx: pipeline.StageContext) -> Any:
+            paths: dict[int, str] = {}
+            _paths(ctx.cfg, "", paths)
+            previous = dict(current)
+            current.update(stage=spec.name, paths=paths)
+            try:
+                return run(ctx)
+            finally:
+                current.update(previous)
+        return wrapped
+
+    saved = {cls: cls.__dict__.get("__getattribute__") for cls in classes}
+    pipeline.StageSpec.runner = runner  # type: ignore[method-assign]
+    OmegaConf.structured = structured  # type: ignore[method-assign]
+    for cls in classes:
+        cls.__getattribute__ = traced  # type: ignore[method-assign]
+    try:
+        yield reads
+    finally:
+        pipeline.StageSpec.runner = original_runner  # type: ignore[method-assign]
+        OmegaConf.structured = original_structured  # type: ignore[method-assign]
+        for cls, method in saved.items():
+            if method is None:
+                del cls.__getattribute__
+            else:
+                cls.__getattribute__ = method  # type: ignore[method-assign]
+
+
+def unhashed_reads(stage: str, keys: set[str]) -> list[str]:
+    """The keys ``stage`` read that neither its artifacts' config hash nor the declared exemptions cover."""
+    covered = [*pipeline.hashed_keys(stage), *pipeline.NOT_HASHED]
+    return sorted(k for k in keys if not any(k == c or k.startswith(f"{c}.") for c in covered))
