@@ -143,28 +143,6 @@ def with_geo_holdout(mmm: Any, geos: list[str], start: str) -> Any:
     return meridian_model.Meridian(input_data=mmm.input_data, model_spec=spec)
 
 
-def fitted_knots(knots: Any, n_weeks: int, holdout_weeks: int, is_national: bool) -> Any:
-    """Trend knots for a forecast refit: the same number of knots as the model's, spread over the FITTED weeks only.
-
-    Meridian spreads ``knots=k`` evenly over every week, held-out ones included, so a temporal refit gets a knot on
-    its last held-out week whose value only a few fitted weeks inform: the trend's slope over those weeks is then
-    extrapolated through the whole holdout (on the demo: the forecast's mean 20k below the actuals, 80 % interval
-    covering 6 of 13 weeks; benchmarks/RESULTS.md). With the knots on fitted weeks, Meridian holds the trend flat
-    after the last one, as a forecast from the fitted data alone should. ``None`` is Meridian's default (one knot
-    for a national model, one per week for a geo model).
-    """
-    n_fit = n_weeks - holdout_weeks
-    if holdout_weeks <= 0 or n_fit < 2:
-        return knots
-    if knots is None:
-        return None if is_national else list(range(n_fit))
-    if isinstance(knots, int):
-        if knots <= 1:
-            return knots
-        return sorted({int(k) for k in np.linspace(0, n_fit - 1, min(knots, n_fit)).astype(int)})
-    return sorted({int(k) for k in knots if int(k) < n_fit} | {n_fit - 1})
-
-
 def run_refit(job: dict[str, Any], out_dir: Path) -> None:
     """Fit one holdout model (see the module docstring) and write its predictions and ROI table."""
     from mmm_meridian.train.fit import FitJob, load_inputs
@@ -172,9 +150,9 @@ def run_refit(job: dict[str, Any], out_dir: Path) -> None:
     fit_job = FitJob(**{**job["fit"], "window": tuple(job["fit"]["window"]) if job["fit"].get("window") else None})
     inputs, spec = load_inputs(fit_job)
     geo = job.get("geo_holdout")
-    if not geo:  # a forecast of the last weeks: no trend knot inside them (see fitted_knots)
+    if not geo:  # a forecast of the last weeks: no trend knot inside them (see adapter.fitted_knots)
         before = spec.knots
-        spec.knots = fitted_knots(spec.knots, int(inputs[cols.TIME].nunique()), fit_job.holdout_weeks,
+        spec.knots = adapter.fitted_knots(spec.knots, int(inputs[cols.TIME].nunique()), fit_job.holdout_weeks,
                                   len(spec.geos) == 1)
         if spec.knots != before:
             log.info("%s: trend knots on the fitted weeks only: %s (the model's: %s over every week)",

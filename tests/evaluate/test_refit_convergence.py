@@ -153,7 +153,7 @@ def test_mark_excluded_matches_geo_and_week_and_never_scores_a_placeholder_as_ho
 
 
 def test_forecast_refit_puts_no_trend_knot_inside_the_held_out_weeks():
-    from mmm_meridian.evaluate.meridian_eval import fitted_knots
+    from mmm_meridian.train.meridian_adapter import fitted_knots
 
     # The demo: 7 knots over 156 weeks (Meridian: 0, 25, ..., 155); 13 held out -> 7 knots over weeks 0..142.
     assert fitted_knots(7, 156, 13, True) == [0, 23, 47, 71, 94, 118, 142]
@@ -162,3 +162,18 @@ def test_forecast_refit_puts_no_trend_knot_inside_the_held_out_weeks():
     assert fitted_knots(None, 20, 5, True) is None  # national default: one knot
     assert fitted_knots(None, 20, 5, False) == list(range(15))  # geo default, one knot per fitted week
     assert fitted_knots([0, 10, 19], 20, 5, False) == [0, 10, 14]
+    assert fitted_knots([0, 23, 47, 71, 94, 118, 142], 156, 13, True) == [0, 23, 47, 71, 94, 118, 142]  # idempotent
+
+
+def test_train_with_held_out_weeks_puts_no_trend_knot_inside_them(make_cfg):
+    """model.holdout_weeks in train (scored by evaluate without a refit) gets the same knot placement."""
+    from mmm_meridian.features.stage import build_features
+    from mmm_meridian.simulate import load_demo
+    from mmm_meridian.train import meridian_adapter as adapter
+    from tests.features.helpers import clean_table
+
+    inputs, spec = build_features(clean_table(load_demo(), territories=["GB"]), make_cfg())
+    assert spec.knots == 7
+    assert list(adapter.build_model(inputs, spec, holdout_weeks=13).knot_info.knot_locations) == [
+        0, 23, 47, 71, 94, 118, 142]
+    assert list(adapter.build_model(inputs, spec).knot_info.knot_locations) == [0, 25, 51, 77, 103, 129, 155]
