@@ -24,7 +24,7 @@ class LoggingConfig:
     level: LogLevel = LogLevel.INFO
     format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     to_file: bool = True  # the run's log lands in the artifacts' logs folder
-    progress: bool = True
+    progress: bool = True  # a progress bar on stderr while a connector downloads the data (figshare)
 
 
 class Backend(str, Enum):

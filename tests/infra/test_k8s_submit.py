@@ -137,3 +137,47 @@ def test_submit_pipes_the_manifest_to_kubectl_apply(k8s: ModuleType, tmp_path: P
     assert k8s.submit(manifest) == 0
     assert (tmp_path / "argv").read_text().split() == ["apply", "-f", "-"]
     assert yaml.safe_load((tmp_path / "stdin").read_text())["kind"] == "Job"
+
+
+@pytest.mark.parametrize(("override", "where", "expected"), [
+    ("profiles.k8s.service_account=mmm-runner", ("pod", "serviceAccountName"), "mmm-runner"),
+    ("profiles.k8s.data_claim=shop-data", ("claim", "data"), "shop-data"),
+    ("profiles.k8s.artifacts_claim=shop-out", ("claim", "artifacts"), "shop-out"),
+    ("profiles.k8s.backoff_limit=2", ("job", "backoffLimit"), 2),
+    ("profiles.k8s.ttl_seconds_after_finished=600", ("job", "ttlSecondsAfterFinished"), 600),
+    ("profiles.k8s.active_deadline_seconds=7200", ("job", "activeDeadlineSeconds"), 7200),
+    ("++profiles.k8s.node_selector.pool=gpu", ("pod", "nodeSelector"), {"pool": "gpu"}),
+    ("profiles.k8s.data_dir=/inputs", ("mount", "data"), "/inputs"),
+    ("profiles.k8s.root=/out", ("mount", "artifacts"), "/out"),
+])
+def test_each_k8s_profile_key_reaches_the_job(k8s: ModuleType, capsys: pytest.CaptureFixture, override: str,
+                                              where: tuple[str, str], expected: object) -> None:
+    def rendered(*overrides: str) -> object:
+        assert k8s.main(["train", *overrides]) == 0
+        (job,) = list(yaml.safe_load_all(capsys.readouterr().out))
+        pod = job["spec"]["template"]["spec"]
+        kind, name = where
+        if kind == "job":
+            return job["spec"].get(name)
+        if kind == "pod":
+            return pod.get(name)
+        if kind == "claim":
+            return {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}[name]
+        return {m["name"]: m["mountPath"] for m in _container(job)["volumeMounts"]}[name]
+
+    assert rendered(override) == expected
+    assert rendered() != expected  # the default renders something else
+
+
+@pytest.mark.parametrize(("override", "variable", "expected"), [
+    ("profiles.k8s.tracking_uri=http://mlflow.team:5000", "MLFLOW_TRACKING_URI", "http://mlflow.team:5000"),
+])
+def test_k8s_profile_tracking_uri_is_used_when_the_shell_sets_none(override: str, variable: str,
+                                                                    expected: str) -> None:
+    assert load_config(["profile=k8s", override]).tracking.uri == expected
+    assert load_config(["profile=k8s"]).tracking.uri != expected
+
+
+def test_k8s_profile_device_sets_the_runtime_device() -> None:
+    assert load_config(["profile=k8s", "profiles.k8s.device=cpu"]).runtime.device.value == "cpu"
+    assert load_config(["profile=k8s", "profiles.k8s.device=gpu"]).runtime.device.value == "gpu"

@@ -1,0 +1,56 @@
+"""GPU runtime switches set by their dotted config names change the device and the environment the fit runs in.
+
+No GPU is needed: the machine's GPUs are faked at :func:`mmm_meridian.train.runtime.detect_gpus`, and what is checked
+is the plan the train stage applies before Meridian (JAX / TensorFlow) starts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from mmm_meridian.errors import ConfigError
+from mmm_meridian.train import runtime
+
+
+@pytest.fixture
+def with_gpu(monkeypatch):
+    monkeypatch.setattr(runtime, "detect_gpus", lambda: ["GPU 0: NVIDIA H200"])
+
+
+@pytest.fixture
+def without_gpu(monkeypatch):
+    monkeypatch.setattr(runtime, "detect_gpus", lambda: [])
+
+
+def test_gpu_memory_growth_switches_preallocation(make_cfg, with_gpu):
+    grow = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_memory_growth=true").runtime)
+    prealloc = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_memory_growth=false").runtime)
+    assert grow.device == prealloc.device == "gpu"
+    assert (grow.env["XLA_PYTHON_CLIENT_PREALLOCATE"], grow.env["TF_FORCE_GPU_ALLOW_GROWTH"]) == ("false", "true")
+    assert (prealloc.env["XLA_PYTHON_CLIENT_PREALLOCATE"], prealloc.env["TF_FORCE_GPU_ALLOW_GROWTH"]) == ("true",
+                                                                                                         "false")
+
+
+def test_gpu_memory_fraction_sets_jax_memory_fraction(make_cfg, with_gpu):
+    quarter = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_memory_fraction=0.25").runtime)
+    most = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_memory_fraction=0.9").runtime)
+    default = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_memory_fraction=null").runtime)
+    assert quarter.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.250"
+    assert most.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.900"
+    assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in default.env  # the library's own default
+    with pytest.raises(ConfigError, match="runtime.gpu_memory_fraction=1.5 is out of range"):
+        make_cfg("runtime.gpu_memory_fraction=1.5")
+
+
+def test_gpu_fallback_to_cpu_refuses_or_falls_back_without_a_gpu(make_cfg, without_gpu, caplog):
+    with pytest.raises(ConfigError, match="runtime.device=gpu but no NVIDIA GPU is visible") as info:
+        runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_fallback_to_cpu=false").runtime)
+    assert "runtime.gpu_fallback_to_cpu=true" in info.value.fix
+    with caplog.at_level(logging.WARNING, logger="mmm_meridian.train.runtime"):
+        plan = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_fallback_to_cpu=true").runtime)
+    assert plan.device == "cpu"
+    assert (plan.env["JAX_PLATFORMS"], plan.env["CUDA_VISIBLE_DEVICES"]) == ("cpu", "-1")
+    assert [r.getMessage() for r in caplog.records] == [
+        "runtime: no GPU found; falling back to CPU (runtime.gpu_fallback_to_cpu=true)"]
