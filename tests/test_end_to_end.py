@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from mmm_meridian.api import run
 from mmm_meridian.pipeline import STAGES
 from mmm_meridian.report.formatting import money
-from tests.core.config_reads import trace_stage_reads, unhashed_reads
+from tests.core.config_reads import trace_stage_reads, unexercised_keys, unhashed_reads
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -38,6 +38,8 @@ def test_demo_pipeline_contract_deck_and_tracking(make_cfg, tmp_path):
     # run never keeps artifacts made under another value of it.
     assert sorted(reads) == sorted(STAGES)
     assert {stage: unhashed_reads(stage, keys) for stage, keys in reads.items()} == {s: [] for s in STAGES}
+    # Every config key either did something in this run or has a test that sets it by name (no silent switches).
+    assert unexercised_keys(cfg, reads, Path(__file__).parent) == []
     root = Path(cfg.paths.artifacts)
     for name in CONTRACT:
         assert (root / name).is_file(), name

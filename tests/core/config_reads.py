@@ -12,6 +12,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -104,3 +105,35 @@ def unhashed_reads(stage: str, keys: set[str]) -> list[str]:
     """The keys ``stage`` read that neither its artifacts' config hash nor the declared exemptions cover."""
     covered = [*pipeline.hashed_keys(stage), *pipeline.NOT_HASHED]
     return sorted(k for k in keys if not any(k == c or k.startswith(f"{c}.") for c in covered))
+
+
+def config_leaves(node: Any, prefix: str = "") -> list[str]:
+    """Every leaf key of a config (a dataclass tree); a mapping of plain values (``data.channel_map``) is one leaf,
+    a mapping of sections (``optimization.scenario_presets``) is walked into."""
+    leaves: list[str] = []
+    if dataclasses.is_dataclass(node):
+        items = [(f.name, object.__getattribute__(node, f.name)) for f in dataclasses.fields(node)]
+    else:
+        items = list(node.items())
+    for key, value in items:
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if dataclasses.is_dataclass(value) or (isinstance(value, dict) and value
+                                               and all(dataclasses.is_dataclass(v) for v in value.values())):
+            leaves += config_leaves(value, dotted)
+        else:
+            leaves.append(dotted)
+    return leaves
+
+
+def unexercised_keys(cfg: Any, reads: dict[str, set[str]], tests_dir: Path) -> list[str]:
+    """Config keys that no stage read on the run traced in ``reads`` and that no test names by their dotted key.
+
+    A key in neither place is a switch nobody has seen change anything: give it a test that sets it by name and
+    asserts what changes (``tests/<stage>/test_switches.py``), or remove it.
+    """
+    read = set().union(*reads.values()) if reads else set()
+    own = Path(__file__).resolve()
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(tests_dir.rglob("*.py")) if p.resolve() != own)
+    return [key for key in config_leaves(cfg)
+            if not any(key == r or key.startswith(f"{r}.") or r.startswith(f"{key}.") for r in read)
+            and key not in text]

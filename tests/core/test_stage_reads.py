@@ -22,7 +22,7 @@ from mmm_meridian.pipeline import (
     run_pipeline,
     stage_config,
 )
-from tests.core.config_reads import trace_stage_reads, unhashed_reads
+from tests.core.config_reads import config_leaves, trace_stage_reads, unexercised_keys, unhashed_reads
 
 
 def _leaves(node: Any, prefix: str) -> list[str]:
@@ -111,3 +111,12 @@ def test_resume_reruns_ingest_when_a_key_it_reads_changes_and_records_its_reads(
     for stage in stages:
         assert rerun[stage].config_hash != first[stage].config_hash, stage
         assert rerun[stage].timings["started"] > first[stage].timings["finished"], stage
+
+
+def test_a_key_no_run_reads_and_no_test_names_is_reported(cfg, tmp_path):
+    (tmp_path / "test_x.py").write_text('load_config(["features.seasonality.weekly=false"])\n')
+    everything_else = {"ingest": {key for key in config_leaves(cfg)
+                                  if key not in ("features.baseline.trend", "features.seasonality.weekly")}}
+    assert unexercised_keys(cfg, everything_else, tmp_path) == ["features.baseline.trend"]
+    assert "data.channel_map" in config_leaves(cfg)  # a mapping of values is one key
+    assert "optimization.scenario_presets.budget_plus_10.budget_change_pct" in config_leaves(cfg)
