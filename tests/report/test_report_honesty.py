@@ -67,18 +67,7 @@ def test_deck_says_in_words_that_a_figure_fails_and_that_its_refit_did_not_conve
 
 
 def run_report_again(cfg, tmp_path, folders):
-    import logging
-    from types import SimpleNamespace
-
-    from mmm_meridian.artifacts import ArtifactStore, StageWriter
-    from mmm_meridian.report import stage as report_stage
-
-    out = tmp_path / "report2"
-    out.mkdir()
-    ctx = SimpleNamespace(cfg=cfg, inputs=folders, out=StageWriter("report", out),
-                          store=ArtifactStore(tmp_path / "artifacts"), log=logging.getLogger("test"),
-                          extra_manifest={})
-    return report_stage.run(ctx), out, folders
+    return run_report(cfg, tmp_path, folders=folders, out_name="report2")
 
 
 @pytest.mark.usefixtures("fake_model")

@@ -40,9 +40,11 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(meridian_outputs, "write_model_summary", html)
 
 
-def run_report(cfg: object, tmp_path: Path, **kwargs: object) -> tuple[dict, Path, dict[str, Path]]:
-    folders = fx.write_artifacts(tmp_path / "artifacts", **kwargs)
-    out = tmp_path / "report"
+def run_report(cfg: object, tmp_path: Path, folders: dict[str, Path] | None = None, out_name: str = "report",
+               **kwargs: object) -> tuple[dict, Path, dict[str, Path]]:
+    """Run the report stage on fake artifacts (written here unless ``folders`` are given), into ``tmp_path/out_name``."""
+    folders = folders if folders is not None else fx.write_artifacts(tmp_path / "artifacts", **kwargs)
+    out = tmp_path / out_name
     out.mkdir()
     ctx = SimpleNamespace(cfg=cfg, inputs=folders, out=StageWriter("report", out),
                           store=ArtifactStore(tmp_path / "artifacts"), log=logging.getLogger("test"),
