@@ -1,5 +1,6 @@
 """Switches set by their dotted config names change an outcome: what is logged where (``mmm_meridian.logs``), the
-report's cover page (``project.*``) and the marginal-ROI target the optimize stage hands Meridian.
+report's cover page (``project.*``) and CSV files (``reports.*``), the marginal-ROI target the optimize stage hands
+Meridian, and the MLflow experiment and model that tracking writes (``tracking.*``).
 
 (The report and optimize cases live here because their own test folders belong to other work in progress.)
 """
@@ -137,3 +138,132 @@ def test_target_mroi_is_the_marginal_roi_meridian_spends_down_to(make_cfg, monke
     assert targets == {"1.0": pytest.approx(2.0), "1.5": pytest.approx(3.0)}
     assert [c["target_mroi"] for c in calls] == [pytest.approx(2.0), pytest.approx(3.0)]
     assert all(c["fixed_budget"] is False and "budget" not in c for c in calls)
+
+
+# -- reports.attribution_report / reports.optimization_recommendations: the report stage's CSV files -------------
+
+def _report_files(make_cfg, tmp_path, name: str, *overrides: str):
+    from mmm_meridian.artifacts import StageWriter
+    from mmm_meridian.report import stage
+    from tests.report import fixtures as fx
+
+    cfg = make_cfg("reports.executive_deck=false", "reports.dashboard_exports=false", "reports.meridian_html=false",
+                   *overrides)
+    folders = fx.write_artifacts(tmp_path / name / "artifacts")
+    out = tmp_path / name / "report"
+    out.mkdir()
+    ctx = SimpleNamespace(cfg=cfg, inputs=folders, out=StageWriter("report", out),
+                          store=ArtifactStore(tmp_path / name / "artifacts"), log=logging.getLogger("test"),
+                          extra_manifest={})
+    stage.run(ctx)
+    return out, fx
+
+
+def test_reports_attribution_report_writes_the_channel_attribution_csv_or_not(make_cfg, tmp_path):
+    on, fx = _report_files(make_cfg, tmp_path, "on", "reports.attribution_report=true")
+    off, _ = _report_files(make_cfg, tmp_path, "off", "reports.attribution_report=false")
+    table = pd.read_csv(on / "attribution_report.csv")
+    roi = fx.roi_table().set_index("channel")
+    # Sorted by incremental revenue; each channel's share of all media revenue.
+    assert table["channel"].tolist() == roi["incremental_revenue"].sort_values(ascending=False).index.tolist()
+    shares = table.set_index("channel")["contribution_share"]
+    assert shares["google_search"] == pytest.approx(roi.loc["google_search", "incremental_revenue"]
+                                                    / roi["incremental_revenue"].sum())
+    assert not (off / "attribution_report.csv").exists()
+    assert (off / "optimization_recommendations.csv").is_file()  # only the switched file goes
+
+
+def test_reports_optimization_recommendations_writes_the_per_channel_actions_or_not(make_cfg, tmp_path):
+    on, fx = _report_files(make_cfg, tmp_path, "on", "reports.optimization_recommendations=true")
+    off, _ = _report_files(make_cfg, tmp_path, "off", "reports.optimization_recommendations=false")
+    table = pd.read_csv(on / "optimization_recommendations.csv").set_index("channel")
+    allocation = fx.allocation_table().set_index("channel")
+    assert table["recommended_spend"].to_numpy() == pytest.approx(allocation["recommended_spend"].to_numpy())
+    # The fixture shifts search +25 % (before renormalising the budget) and instagram -25 %.
+    assert table.loc["google_search", "action"] == "increase"
+    assert table.loc["meta_instagram", "action"] == "decrease"
+    assert not (off / "optimization_recommendations.csv").exists()
+    assert (off / "attribution_report.csv").is_file()
+
+
+# -- tracking.*: the experiment and the logged / registered model (a recording stand-in for MlflowClient) -------
+
+class _RecordingClient:
+    """The MlflowClient calls the tracker makes, recorded; experiments and runs live in dicts."""
+
+    def __init__(self):
+        self.experiments: dict[str, str] = {}
+        self.artifacts: list[tuple[str, str]] = []
+
+    def get_experiment_by_name(self, name):
+        return SimpleNamespace(experiment_id=self.experiments[name]) if name in self.experiments else None
+
+    def create_experiment(self, name, artifact_location=None):
+        self.experiments[name] = str(len(self.experiments) + 1)
+        return self.experiments[name]
+
+    def create_run(self, experiment_id, run_name=None, tags=None, start_time=None):
+        return SimpleNamespace(info=SimpleNamespace(run_id=f"run-{run_name}"))
+
+    def log_batch(self, run_id, params=(), metrics=()):
+        pass
+
+    def log_artifact(self, run_id, path, artifact_path=None):
+        self.artifacts.append((run_id, artifact_path))
+
+    def set_tag(self, run_id, key, value):
+        pass
+
+    def set_terminated(self, run_id, status=None, end_time=None):
+        pass
+
+
+def test_tracking_experiment_name_is_the_experiment_runs_are_logged_to(make_cfg):
+    from mmm_meridian.tracking import ensure_experiment
+
+    client = _RecordingClient()
+    first = ensure_experiment(client, make_cfg("tracking.experiment_name=shop_eu"))
+    second = ensure_experiment(client, make_cfg("tracking.experiment_name=shop_us"))
+    again = ensure_experiment(client, make_cfg("tracking.experiment_name=shop_eu"))
+    assert client.experiments == {"shop_eu": "1", "shop_us": "2"}
+    assert (first, second, again) == ("1", "2", "1")
+    # Unset, it is the project's name.
+    assert make_cfg("project.name=acme").tracking.experiment_name == "acme"
+
+
+def _log_train_stage(make_cfg, tmp_path, monkeypatch, *overrides: str) -> list[tuple]:
+    """Log a committed train folder through the Tracker; returns the calls of ``log_spend_plan_model``."""
+    from mmm_meridian.artifacts import Manifest
+    from mmm_meridian.tracking import Tracker
+    from mmm_meridian.train import meridian_pyfunc
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(meridian_pyfunc, "log_spend_plan_model",
+                        lambda run_id, uri, model_path, name: calls.append((run_id, uri, model_path.name, name)))
+    stage_dir = tmp_path / "train"
+    stage_dir.mkdir(exist_ok=True)
+    (stage_dir / "model.binpb").write_bytes(b"model")
+    (stage_dir / "manifest.json").write_text("{}", encoding="utf-8")
+    tracker = Tracker(make_cfg(*overrides))  # tracking.enabled=false (make_cfg): no store is opened ...
+    tracker.active, tracker.client, tracker.uri, tracker.experiment_id = True, _RecordingClient(), "sqlite:///x", "1"
+    manifest = Manifest("train", "hash", {}, {}, {}, {}, {"started": 0.0, "finished": 1.0}, "now")
+    assert tracker.log_stage("train", manifest, stage_dir) == "run-train"  # ... and this one logs to the stand-in
+    return calls
+
+
+def test_tracking_log_model_logs_the_spend_plan_model_or_not(make_cfg, tmp_path, monkeypatch):
+    assert _log_train_stage(make_cfg, tmp_path, monkeypatch, "tracking.log_model=true") == [
+        ("run-train", "sqlite:///x", "model.binpb", None)]
+    assert _log_train_stage(make_cfg, tmp_path, monkeypatch, "tracking.log_model=false") == []
+
+
+def test_tracking_register_model_and_registered_model_name_name_the_registry_entry(make_cfg, tmp_path, monkeypatch):
+    registered = _log_train_stage(make_cfg, tmp_path, monkeypatch, "tracking.register_model=true",
+                                  "tracking.registered_model_name=shop_spend_model")
+    renamed = _log_train_stage(make_cfg, tmp_path, monkeypatch, "tracking.register_model=true",
+                               "tracking.registered_model_name=other_model")
+    unregistered = _log_train_stage(make_cfg, tmp_path, monkeypatch, "tracking.register_model=false",
+                                    "tracking.registered_model_name=shop_spend_model")
+    assert [call[3] for call in registered + renamed + unregistered] == ["shop_spend_model", "other_model", None]
+    # Unset, the registered name is the project's name.
+    assert make_cfg("project.name=acme").tracking.registered_model_name == "acme"

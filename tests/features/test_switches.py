@@ -102,3 +102,15 @@ def test_population_proxy_sets_the_geo_sizes(make_cfg, geo):
         assert sizes[proxy].to_dict() == pytest.approx(want.to_dict(), rel=1e-9)
         assert sizes[proxy].min() < 1.0
     assert sizes["revenue"].min() != pytest.approx(sizes["spend"].min(), rel=1e-3)
+
+
+def test_custom_terms_is_a_future_extension_off_it_loads_on_it_is_refused(make_cfg):
+    from mmm_meridian.errors import NotImplementedFeatureError
+
+    assert make_cfg("features.custom_terms.enabled=false").features.custom_terms.enabled is False
+    with pytest.raises(NotImplementedFeatureError) as info:
+        make_cfg("features.custom_terms.enabled=true")
+    assert info.value.one_line().startswith(
+        "error: features.custom_terms is a future extension of the guide and is not implemented yet")
+    assert info.value.where == "config key features.custom_terms.enabled"
+    assert info.value.fix == "set features.custom_terms.enabled=false"
