@@ -47,6 +47,23 @@ def currency_label(cfg: Any, folders: dict[str, Path], model_currency: str | Non
     return model_currency or "currency units"
 
 
+def _failed_figure(scope: str, metric: str, value: float, threshold: float) -> str:
+    """A failed accuracy figure in words, e.g. "forecast of held-out weeks (temporal holdout): error 45.8 % (limit
+    15 %)"."""
+    parts = [p for p in str(scope).split("/") if p and p != "strategies"]
+    where = {"holdout": "forecast of held-out weeks", "in_sample": "fit to the weeks it saw"}.get(
+        parts[-1] if parts else "", " / ".join(parts))
+    strategy = f" ({label(parts[0])})" if len(parts) > 1 else ""
+    name = metric.lower()
+    if name in ("mape", "wmape", "smape"):
+        figure = f"error {100 * value:.1f} % (limit {100 * threshold:.0f} %)"
+    elif name == "coverage":
+        figure = f"{100 * value:.0f} % of weeks inside the interval (target {100 * threshold:.0f} %)"
+    else:
+        figure = f"{metric} {ratio(value)} (threshold {ratio(threshold)})"
+    return f"{where}{strategy}: {figure}"
+
+
 def cover_facts(ctx: Any, inputs: ReportInputs) -> dict[str, str]:
     cfg = ctx.cfg
     spec = inputs.feature_spec or {}
@@ -109,8 +126,9 @@ def caveats(inputs: ReportInputs, metrics: pd.DataFrame) -> list[str]:
                    "because the gate was overridden.")
     failed = metrics[metrics["passed"].map(lambda v: v is False)]
     if not failed.empty:
-        out.append("Accuracy below target: " + ", ".join(f"{r.metric.upper()} ({r.scope})"
-                                                         for r in failed.head(4).itertuples()) + ".")
+        out.append("Accuracy below target: " + "; ".join(_failed_figure(r.scope, r.metric, r.value, r.threshold)
+                                                         for r in failed.head(4).itertuples())
+                   + ". Budget moves rest on a model that misses these targets: test them before committing.")
     fits = quality.refit_convergence(inputs.metrics)
     unconverged = fits[~fits["converged"].astype(bool)]
     if not unconverged.empty:

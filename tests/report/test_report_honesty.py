@@ -64,6 +64,10 @@ def test_deck_says_in_words_that_a_figure_fails_and_that_its_refit_did_not_conve
     assert "NOT CONVERGED (min ESS 95 < 400): its scores above are not a clean measure of accuracy" in text
     assert "weak: explains only 14 % of the week-to-week variation" in text
     assert "come from a fit that did not converge (min ESS 95 < 400)" in text  # the caveats page
+    # the summary's caveat says which figure failed in words, not as a metrics.json path
+    assert ("Accuracy below target: forecast of held-out weeks (Temporal Holdout): 46 % of weeks inside the interval "
+            "(target 80 %). Budget moves rest on a model that misses these targets") in text
+    assert "strategies/temporal_holdout" not in text
 
 
 def run_report_again(cfg, tmp_path, folders):
