@@ -40,7 +40,7 @@ def run(dataset: str, root: Path, preset: str, far: bool) -> dict[str, object]:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{dataset}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
-    folder = root / dataset / "artifacts" / "mmm_demo" / "optimize"
+    folder = next((root / dataset / "artifacts").glob("*/optimize"))  # <project.name>/optimize
     manifest = json.loads((folder / "manifest.json").read_text())
     curves = pd.read_csv(folder / "response_curves.csv")
     summary = json.loads((folder / "summary.json").read_text())
