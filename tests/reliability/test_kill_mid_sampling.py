@@ -187,8 +187,10 @@ sys.exit(0)
 @pytest.mark.parametrize(("signum", "status", "line"), [(signal.SIGTERM, 143, TERMINATED), (signal.SIGINT, 130, INTERRUPTED)])
 def test_sigterm_or_sigint_stops_a_running_fit_subprocess(signum: int, status: int, line: str) -> None:
     """The mechanism the stages rely on: a signal to the parent alone ends the child ``subprocess.run`` waits for."""
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt: restore the
+    # default so the test measures the pipeline, not how pytest itself was started.
     proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     children: list[int] = []
     deadline = time.monotonic() + 60
     while not children and time.monotonic() < deadline and proc.poll() is None:

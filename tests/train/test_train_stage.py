@@ -51,6 +51,7 @@ def test_saved_model_reloads_with_identical_roi(jax_fit):
                                   check_exact=False, rtol=1e-5)
 
 
+@pytest.mark.slow  # about 2 minutes: TensorFlow is Meridian's deprecated backend (JAX is the default, fitted above)
 def test_tensorflow_backend_fits_in_a_subprocess(tiny_project):
     cfg, store = tiny_project("tf", "runtime.backend=tensorflow")
     run_stage(cfg, "train", store)
