@@ -133,6 +133,7 @@ NOT_HASHED: dict[str, str] = {
     "runtime.gpu_memory_growth": "GPU memory allocation, not the draws",
     "runtime.gpu_memory_fraction": "GPU memory allocation, not the draws",
     "training.progress_every_s": "how often sampling progress is logged",
+    "runtime.compilation_cache_dir": "where compiled programs are reused from: the same draws, compiled once",
 }
 
 

@@ -61,6 +61,10 @@ class RuntimeConfig:
     # Meridian's sample_posterior(reconstruction_batch_size=...): fewer chain x draw combinations per forward pass
     # bound GPU memory on large models; None keeps Meridian's default.
     reconstruction_batch_size: Optional[int] = None
+    # JAX's persistent compilation cache: the XLA programs a fit compiles are kept here and reused by every later
+    # process (stages, evaluate's refits, rolling splits, sweep and fan-out jobs), also across seeds and priors; on
+    # the demo a warm cache cut the fast preset's sampling from 35 s to 25 s. Same draws either way. null: no cache.
+    compilation_cache_dir: Optional[str] = "${paths.cache}/jax"
     upstream_policy: UpstreamPolicy = UpstreamPolicy.error
     resume: bool = True  # `mmm run` skips stages whose artifacts are up to date with the config and data
     lock_timeout_s: float = 0.0  # wait this long for another mmm process on the same artifacts, then refuse

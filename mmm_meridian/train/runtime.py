@@ -82,6 +82,10 @@ def plan(runtime: RuntimeConfig) -> RuntimePlan:
         if backend == "tensorflow" and precision == "float32":
             # Meridian issue 1446: TF32 matmuls on Ampere+ GPUs can stop chains converging.
             env["NVIDIA_TF32_OVERRIDE"] = "0"
+    if backend == "jax" and runtime.compilation_cache_dir:
+        cache = Path(runtime.compilation_cache_dir).expanduser().resolve()
+        cache.mkdir(parents=True, exist_ok=True)
+        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
     if runtime.threads is not None:
         n = str(runtime.threads)
         env.update({"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1",
@@ -124,6 +128,11 @@ def apply(runtime_plan: RuntimePlan) -> None:
                           f"{runtime_plan.backend}/{runtime_plan.precision}", where="runtime.backend",
                           fix="fit in a fresh process (the train stage does this itself)")
     os.environ.update(runtime_plan.env)
+    cache = runtime_plan.env.get("JAX_COMPILATION_CACHE_DIR")
+    if cache and "jax" in sys.modules:  # JAX reads the variable when imported; a loaded JAX is told directly
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", cache)
 
 
 def child_env(runtime_plan: RuntimePlan) -> dict[str, str]:

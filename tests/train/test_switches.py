@@ -54,3 +54,14 @@ def test_gpu_fallback_to_cpu_refuses_or_falls_back_without_a_gpu(make_cfg, witho
     assert (plan.env["JAX_PLATFORMS"], plan.env["CUDA_VISIBLE_DEVICES"]) == ("cpu", "-1")
     assert [r.getMessage() for r in caplog.records] == [
         "runtime: no GPU found; falling back to CPU (runtime.gpu_fallback_to_cpu=true)"]
+
+
+def test_compilation_cache_dir_is_where_jax_keeps_compiled_programs(make_cfg, tmp_path):
+    plan = runtime.plan(make_cfg(f"runtime.compilation_cache_dir={tmp_path}/xla").runtime)
+    assert plan.env["JAX_COMPILATION_CACHE_DIR"] == str((tmp_path / "xla").resolve())
+    assert (tmp_path / "xla").is_dir()
+    assert "JAX_COMPILATION_CACHE_DIR" not in runtime.plan(make_cfg("runtime.compilation_cache_dir=null").runtime).env
+    # the default lives in paths.cache; TensorFlow has no such cache
+    default = make_cfg(f"paths.cache={tmp_path}/c", "runtime.compilation_cache_dir=${paths.cache}/jax").runtime
+    assert runtime.plan(default).env["JAX_COMPILATION_CACHE_DIR"] == str((tmp_path / "c" / "jax").resolve())
+    assert "JAX_COMPILATION_CACHE_DIR" not in runtime.plan(make_cfg("runtime.backend=tensorflow").runtime).env
