@@ -63,7 +63,7 @@ OVERRIDES = [
     "complexity.plausibility.on_failure=warn",
 ]
 # Config keys that name places on this machine: left out of the cache key (where a build lives is not what it is).
-MACHINE_SPECIFIC = ("paths", "ingest.local_csv.path")
+MACHINE_SPECIFIC = ("paths", "ingest.local_csv.path", "runtime.compilation_cache_dir")
 VERSIONED = ("google-meridian", "jax", "jaxlib", "tensorflow", "tfp-nightly", "numpy", "pandas")
 _KEY_ROOT = Path("/fixture-root")  # any root: the key leaves the paths out
 KEY_FILE = "key.json"

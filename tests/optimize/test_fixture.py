@@ -37,9 +37,10 @@ def test_portable_config_drops_only_machine_specific_paths(tmp_path):
     cfg = fixture_config(tmp_path)
     plain, portable = to_plain(cfg), fixtures.portable_config(cfg)
     assert "paths" not in portable and "path" not in portable["ingest"]["local_csv"]
+    assert "compilation_cache_dir" not in portable["runtime"]
     assert str(tmp_path) not in repr(portable)
     assert str(tmp_path) in repr(plain)  # the paths were there to drop
-    del plain["paths"], plain["ingest"]["local_csv"]["path"]
+    del plain["paths"], plain["ingest"]["local_csv"]["path"], plain["runtime"]["compilation_cache_dir"]
     assert portable == plain
 
 
