@@ -3,9 +3,7 @@ environment; sweeps and fan-outs give one Job per point; submission needs kubect
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,23 +13,6 @@ import yaml
 from mmm_meridian.config import load_config
 from mmm_meridian.errors import UserError
 from mmm_meridian.simulate import load_demo
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "k8s_submit.py"
-
-
-@pytest.fixture(scope="module")
-def k8s() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("k8s_submit", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["k8s_submit"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _no_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
 def _container(job: dict) -> dict:

@@ -3,8 +3,6 @@ tracks, which device it plans for, and what ``scripts/k8s_submit.py`` asks the c
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,22 +15,6 @@ from mmm_meridian.tracking import tracking_uri
 from mmm_meridian.train import runtime
 
 SERVER = "http://mlflow.internal:5000"
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "k8s_submit.py"
-
-
-@pytest.fixture(autouse=True)
-def _no_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-@pytest.fixture(scope="module")
-def k8s() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("k8s_submit", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["k8s_submit"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_profiles_local_root_is_where_artifacts_cache_and_the_tracking_store_live(tmp_path: Path) -> None:
