@@ -8,6 +8,10 @@ in the week, when mapped), each control under its own name, and ``population`` (
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
 TIME = "time"
 GEO = "geo"
 REVENUE = "revenue"
@@ -36,3 +40,16 @@ def additive_columns(channels: list[str], columns: list[str]) -> list[str]:
     """Columns that add up across days, rows and duplicates (present in ``columns``)."""
     wanted = [REVENUE] + [f(c) for c in channels for f in (spend, impressions, clicks, platform_revenue)]
     return [c for c in wanted if c in columns]
+
+
+def excluded_rows(table: pd.DataFrame, excluded_weeks: Mapping[str, Iterable[str]], *, geo_col: str = GEO,
+                  time_col: str = TIME, any_geo: bool = False) -> pd.Series:
+    """True on the rows of ``table`` whose (geo, week) KPI is a placeholder for a long gap (``feature_spec.json``'s
+    ``excluded_weeks``, geo -> ISO weeks; ``kpi_long_gaps=exclude``). ``any_geo``: match on the week alone (a table
+    whose geo names are not the spec's, e.g. Meridian's renamed national geo)."""
+    weeks = pd.to_datetime(table[time_col]).dt.strftime("%Y-%m-%d")
+    if any_geo:
+        return weeks.isin({w for listed in excluded_weeks.values() for w in listed})
+    pairs = {(str(g), w) for g, listed in excluded_weeks.items() for w in listed}
+    return pd.Series([(str(g), w) in pairs for g, w in zip(table[geo_col], weeks, strict=True)], index=table.index,
+                     dtype=bool)

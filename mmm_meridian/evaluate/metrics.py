@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmm_meridian.frame import excluded_rows
+
 
 def mape(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Mean absolute percentage error over rows whose actual is not zero (a share: 0.1 = 10 %)."""
@@ -65,14 +67,8 @@ def mark_excluded(predictions: pd.DataFrame, excluded_weeks: dict[str, list[str]
     ``holdout`` (there is no real KPI to score there). A one-geo table matches on the week alone (Meridian renames the
     national geo)."""
     out = predictions.copy()
-    times = pd.to_datetime(out[time_col]).dt.strftime("%Y-%m-%d")
-    if out[geo_col].nunique() == 1:
-        weeks = {w for listed in excluded_weeks.values() for w in listed}
-        excluded = times.isin(weeks)
-    else:
-        pairs = {(str(g), w) for g, listed in excluded_weeks.items() for w in listed}
-        excluded = pd.Series([(str(g), t) in pairs for g, t in zip(out[geo_col], times, strict=True)],
-                             index=out.index)
+    excluded = excluded_rows(out, excluded_weeks, geo_col=geo_col, time_col=time_col,
+                             any_geo=out[geo_col].nunique() == 1)
     out["excluded"] = excluded.to_numpy(dtype=bool) | (out["excluded"].astype(bool).to_numpy()
                                                        if "excluded" in out else False)
     out["holdout"] = out["holdout"].astype(bool) & ~out["excluded"]

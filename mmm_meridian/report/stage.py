@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from mmm_meridian import frame as cols
 from mmm_meridian.report import charts, dashboard, meridian_outputs, quality, sections
 from mmm_meridian.report.deck import Deck
 from mmm_meridian.report.formatting import label, ratio
@@ -174,11 +175,11 @@ def build_deck(data: sections.ReportData, path: Path) -> Path:
 
 
 def total_revenue(inputs: ReportInputs, model: meridian_outputs.ModelOutputs | None) -> float | None:
-    """Revenue over the weeks with real revenue (placeholder weeks of ``kpi_long_gaps=exclude`` left out)."""
-    excluded = inputs.excluded_weeks
+    """Revenue over the (geo, week) cells with real revenue (placeholder cells of ``kpi_long_gaps=exclude`` left
+    out; a week excluded in one geo keeps the other geos' revenue)."""
     if inputs.clean is not None:
-        weeks = pd.to_datetime(inputs.clean["time"]).dt.strftime("%Y-%m-%d")
-        return float(inputs.clean.loc[~weeks.isin(excluded), "revenue"].sum())
+        placeholder = cols.excluded_rows(inputs.clean, (inputs.feature_spec or {}).get("excluded_weeks") or {})
+        return float(inputs.clean.loc[~placeholder, cols.REVENUE].sum())
     if model is not None:
         return float(model.fit["actual"].sum())  # NaN (skipped) on excluded weeks: see meridian_outputs.mark_excluded
     return None

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from mmm_meridian import frame as cols
 from mmm_meridian.config.modeling import PlausibilityConfig
 from mmm_meridian.errors import UserError
 
@@ -68,10 +69,7 @@ def excluded_weeks_figures(inputs: pd.DataFrame, excluded_weeks: Mapping[str, li
         roi: ``train/roi.csv`` (``channel``, ``roi_mean``); media's revenue in those weeks is estimated as the
             channel's posterior-mean ROI x its spend there (carry-over across the gap's edges is ignored).
     """
-    times = pd.to_datetime(inputs["time"]).dt.strftime("%Y-%m-%d")
-    pairs = {(str(g), w) for g, listed in excluded_weeks.items() for w in listed}
-    rows = pd.Series([(str(g), t) in pairs for g, t in zip(inputs["geo"], times, strict=True)], index=inputs.index,
-                     dtype=bool)
+    rows = cols.excluded_rows(inputs, excluded_weeks)
     media: dict[str, float] = {}
     if roi is not None:
         for r in roi.itertuples():

@@ -55,3 +55,11 @@ def test_a_share_hidden_by_placeholder_revenue_fails_once_it_is_left_out():
     assert verdict.channel_share["tv"] == pytest.approx((560.0 - 5.0 * 40.0) / 600.0)  # 60 %
     assert not verdict.passed
     assert [(c.name, c.channel) for c in verdict.checks if not c.passed] == [("channel_share", "tv")]
+
+
+def test_excluded_rows_match_geo_and_week_or_the_week_alone():
+    from mmm_meridian.frame import excluded_rows
+
+    table = pd.DataFrame({"time": ["2024-01-01", "2024-01-08", "2024-01-08"], "geo": ["GB", "GB", "US"]})
+    assert excluded_rows(table, {"GB": ["2024-01-08"]}).tolist() == [False, True, False]
+    assert excluded_rows(table, {"GB": ["2024-01-08"]}, any_geo=True).tolist() == [False, True, True]

@@ -118,3 +118,15 @@ def test_deck_says_the_risk_analysis_was_off_instead_of_printing_empty_intervals
     assert "n/a to n/a" not in text
     assert "the risk analysis was off (optimization.sensitivity.enabled=false)" in text
     assert "not computed" in text  # the scenarios' chance column
+
+
+def test_total_revenue_leaves_out_only_the_geo_whose_week_is_a_placeholder():
+    from types import SimpleNamespace
+
+    from mmm_meridian.report.stage import total_revenue
+
+    clean = pd.DataFrame({"time": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-08"]),
+                          "geo": ["GB", "US", "GB", "US"], "revenue": [1.0, 10.0, 100.0, 1000.0]})
+    inputs = SimpleNamespace(clean=clean, feature_spec={"excluded_weeks": {"GB": ["2024-01-08"]}})
+    assert total_revenue(inputs, None) == 1011.0  # GB's placeholder week out, US's revenue that week kept
+    assert total_revenue(SimpleNamespace(clean=clean, feature_spec={}), None) == 1111.0
