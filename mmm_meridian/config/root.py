@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -18,7 +19,13 @@ from mmm_meridian.config.infra import (
     RuntimeConfig,
     TrackingConfig,
 )
-from mmm_meridian.config.modeling import ComplexityConfig, FeaturesConfig, ModelConfig, TrainingConfig
+from mmm_meridian.config.modeling import (
+    ComplexityConfig,
+    ConvergenceConfig,
+    FeaturesConfig,
+    ModelConfig,
+    TrainingConfig,
+)
 from mmm_meridian.config.quality import EnhancedCleaningConfig, ValidationConfig
 from mmm_meridian.errors import ConfigError
 
@@ -78,6 +85,14 @@ class MMMConfig:
         check_known_channels("model.priors.roi_bounds", self.model.priors.roi_bounds, channels)
         check_known_channels("optimization.platform_constraints.channel_overrides",
                              self.optimization.platform_constraints.channel_overrides, channels)
+
+    def convergence_gate(self) -> ConvergenceConfig:
+        """``complexity.identifiability`` as the run applies it: a preset's ``training.on_failure_override`` (the
+        fast preset warns) replaces its ``on_failure``. The train stage gates the main fit with it, evaluate its
+        refits."""
+        gate = self.complexity.identifiability
+        override = self.training.on_failure_override
+        return gate if override is None else dataclasses.replace(gate, on_failure=override)
 
     @property
     def channels(self) -> list[str]:

@@ -32,9 +32,7 @@ MAIN_NOT_CONVERGED = "model not converged (accepted below the convergence gate)"
 
 def on_failure(cfg: Any) -> str:
     """The convergence gate's effective ``on_failure`` for this run, as the train stage applies it."""
-    override = cfg.training.on_failure_override
-    chosen = override if override is not None else cfg.complexity.identifiability.on_failure
-    return str(getattr(chosen, "value", chosen))
+    return str(cfg.convergence_gate().on_failure.value)
 
 
 def _number(value: Any) -> float | None:

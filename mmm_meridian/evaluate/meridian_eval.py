@@ -150,13 +150,7 @@ def run_refit(job: dict[str, Any], out_dir: Path) -> None:
     fit_job = FitJob(**{**job["fit"], "window": tuple(job["fit"]["window"]) if job["fit"].get("window") else None})
     inputs, spec = load_inputs(fit_job)
     geo = job.get("geo_holdout")
-    if not geo:  # a forecast of the last weeks: no trend knot inside them (see adapter.fitted_knots)
-        before = spec.knots
-        spec.knots = adapter.fitted_knots(spec.knots, int(inputs[cols.TIME].nunique()), fit_job.holdout_weeks,
-                                  len(spec.geos) == 1)
-        if spec.knots != before:
-            log.info("%s: trend knots on the fitted weeks only: %s (the model's: %s over every week)",
-                     fit_job.label, spec.knots, before)
+    # A forecast of the last weeks gets no trend knot inside them (build_model: adapter.fitted_knots).
     mmm = adapter.build_model(inputs, spec, holdout_weeks=0 if geo else fit_job.holdout_weeks)
     if geo:
         mmm = with_geo_holdout(mmm, geo["geos"], geo["start"])

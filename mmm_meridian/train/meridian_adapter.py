@@ -194,9 +194,10 @@ def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
     weeks = sorted(pd.to_datetime(inputs[cols.TIME]).unique())
     holdout_start = pd.Timestamp(weeks[-holdout_weeks]).strftime("%Y-%m-%d") if holdout_weeks > 0 else None
     times = [pd.Timestamp(w).strftime("%Y-%m-%d") for w in weeks]
-    if holdout_weeks > 0:  # no trend knot inside the forecast weeks (see fitted_knots)
-        spec = dataclasses.replace(spec, knots=fitted_knots(spec.knots, len(weeks), holdout_weeks,
-                                                            len(spec.geos) == 1))
+    knots = fitted_knots(spec.knots, len(weeks), holdout_weeks, len(spec.geos) == 1)
+    if knots != spec.knots:  # no trend knot inside the forecast weeks
+        log.info("trend knots on the fitted weeks only: %s (the model's: %s over every week)", knots, spec.knots)
+        spec = dataclasses.replace(spec, knots=knots)
     try:
         data = build_input_data(inputs, spec)
         return Meridian(input_data=data, model_spec=build_model_spec(spec, holdout_start, default_priors, times))

@@ -84,9 +84,7 @@ def run(ctx: Any) -> dict[str, Any]:
         run_job_in_subprocess(job, ctx.out.dir, plan, cfg.training.split_timeout_s, "the train fit")
     diagnostics_path = ctx.out.dir / "diagnostics.json"
     diagnostics = Diagnostics.from_dict(json.loads(diagnostics_path.read_text(encoding="utf-8")))
-    thresholds = cfg.complexity.identifiability
-    if cfg.training.on_failure_override is not None:
-        thresholds = dataclasses.replace(thresholds, on_failure=cfg.training.on_failure_override)
+    thresholds = cfg.convergence_gate()
     try:
         gate(diagnostics, thresholds)
         verdict = check_plausibility(ctx, diagnostics)

@@ -65,17 +65,24 @@ def test_python_dash_m_spelling(tmp_path):
     assert (tmp_path / "artifacts/mmm_demo/ingest/manifest.json").is_file()
 
 
-def test_multirun_sweep_runs_each_job_in_its_own_folder_and_writes_summary(tmp_path):
-    result = _mmm("ingest", "-m", f"paths.root={tmp_path}", "tracking.enabled=false",
+def _territory_sweep(tmp_path: Path, sweeps: Path, *overrides: str) -> tuple[Path, pd.DataFrame]:
+    """``mmm ingest -m`` over the demo's two territories: the sweep's summary file (under ``sweeps``) and table,
+    both jobs finished."""
+    result = _mmm("ingest", "-m", f"paths.root={tmp_path}", *overrides, "tracking.enabled=false",
                   "data.series.territory_name=GB,US", cwd=tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
-    summaries = list((tmp_path / "artifacts/mmm_demo/sweeps").glob("*/sweep_summary.csv"))
+    summaries = list(sweeps.glob("*/sweep_summary.csv"))
     assert len(summaries) == 1
     table = pd.read_csv(summaries[0])
     assert list(table["status"]) == ["ok", "ok"]
+    return summaries[0], table
+
+
+def test_multirun_sweep_runs_each_job_in_its_own_folder_and_writes_summary(tmp_path):
+    summary, table = _territory_sweep(tmp_path, tmp_path / "artifacts/mmm_demo/sweeps")
     assert table["overrides"].str.contains("territory_name=GB").iloc[0]
     assert (table["ingest.weeks"] == 156).all()
-    jobs = sorted(p for p in summaries[0].parent.iterdir() if p.is_dir() and p.name.isdigit())
+    jobs = sorted(p for p in summary.parent.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
     for job in jobs:
         assert (job / "artifacts/ingest/weekly.parquet").is_file()
@@ -166,14 +173,8 @@ def test_hydra_flags_refuse_bad_values_and_invalid_configs_in_one_line(capsys):
 
 def test_multirun_with_paths_artifacts_gives_each_job_its_own_subfolder(tmp_path):
     out = tmp_path / "out"
-    result = _mmm("ingest", "-m", f"paths.root={tmp_path}", f"paths.artifacts={out}", "tracking.enabled=false",
-                  "data.series.territory_name=GB,US", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr + result.stdout
-    summaries = list((out / "sweeps").glob("*/sweep_summary.csv"))
-    assert len(summaries) == 1
-    table = pd.read_csv(summaries[0])
-    assert list(table["status"]) == ["ok", "ok"]
-    jobs = [json.loads((summaries[0].parent / job / "job_result.json").read_text()) for job in ("0", "1")]
+    summary, _ = _territory_sweep(tmp_path, out / "sweeps", f"paths.artifacts={out}")
+    jobs = [json.loads((summary.parent / job / "job_result.json").read_text()) for job in ("0", "1")]
     assert [job["artifacts"] for job in jobs] == [str(out / "0"), str(out / "1")]
     assert not (out / "ingest").exists()  # nothing written to the shared folder itself
     weekly = [pd.read_parquet(out / job / "ingest/weekly.parquet") for job in ("0", "1")]
