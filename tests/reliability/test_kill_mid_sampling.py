@@ -172,7 +172,10 @@ def test_sigterm_while_sampling_exits_143_closes_the_mlflow_run_and_a_rerun_resu
 
 
 _DRIVER = """
-import subprocess, sys
+import signal, subprocess, sys
+# A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt: restore
+# Python's own handler so the test measures the pipeline, not how pytest itself was started.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from mmm_meridian.cli import _interrupted, sigterm_raises
 with sigterm_raises():
     try:  # called as mmm_meridian.train.rolling and evaluate.refit call a fit's worker process
@@ -187,10 +190,8 @@ sys.exit(0)
 @pytest.mark.parametrize(("signum", "status", "line"), [(signal.SIGTERM, 143, TERMINATED), (signal.SIGINT, 130, INTERRUPTED)])
 def test_sigterm_or_sigint_stops_a_running_fit_subprocess(signum: int, status: int, line: str) -> None:
     """The mechanism the stages rely on: a signal to the parent alone ends the child ``subprocess.run`` waits for."""
-    # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt: restore the
-    # default so the test measures the pipeline, not how pytest itself was started.
     proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            text=True)
     children: list[int] = []
     deadline = time.monotonic() + 60
     while not children and time.monotonic() < deadline and proc.poll() is None:
