@@ -216,6 +216,22 @@ class MediaSource(str, Enum):
     spend = "spend"
 
 
+class ModelBackend(str, Enum):
+    """The model engine (``mmm_meridian.models``): Google Meridian or PyMC-Marketing."""
+
+    meridian = "meridian"
+    pymc = "pymc"
+
+
+class NutsSampler(str, Enum):
+    """The NUTS implementation the PyMC engine samples with (Meridian always uses its own, TFP's)."""
+
+    pymc = "pymc"
+    numpyro = "numpyro"
+    nutpie = "nutpie"
+    blackjax = "blackjax"
+
+
 class PopulationProxy(str, Enum):
     """Geo sizes used when the data has no population column (national models always use 1.0)."""
 
@@ -277,6 +293,9 @@ class ModelConfig:
     priors: PriorsConfig = field(default_factory=PriorsConfig)
     hill_before_adstock: bool = False
     holdout_weeks: int = 0  # last N weeks held out of the fit (evaluate's temporal holdout sets its own)
+    # The engine that fits the model: meridian (Google Meridian, JAX/TFP) or pymc (PyMC-Marketing). Every stage works
+    # with both; runtime.backend stays Meridian's own choice of JAX or TensorFlow.
+    backend: ModelBackend = ModelBackend.meridian
 
 
 @dataclass
@@ -288,6 +307,8 @@ class SamplerConfig:
     seed: int = 42
     n_prior_draws: int = 500
     max_tree_depth: int = 10
+    # The PyMC engine's NUTS library (model.backend=pymc); Meridian samples with TFP's NUTS and refuses another value.
+    nuts_sampler: NutsSampler = NutsSampler.numpyro
 
     def __post_init__(self) -> None:
         for name in ("n_chains", "n_adapt", "n_burnin", "n_keep", "n_prior_draws", "max_tree_depth"):

@@ -85,6 +85,18 @@ class MMMConfig:
         check_known_channels("model.priors.roi_bounds", self.model.priors.roi_bounds, channels)
         check_known_channels("optimization.platform_constraints.channel_overrides",
                              self.optimization.platform_constraints.channel_overrides, channels)
+        self._check_engine()
+
+    def _check_engine(self) -> None:
+        """Settings that only one engine has are refused for the other, so no key is silently ignored."""
+        from mmm_meridian.config.modeling import ModelBackend, NutsSampler
+
+        default_sampler = NutsSampler.numpyro
+        if self.model.backend == ModelBackend.meridian and self.training.sampler.nuts_sampler != default_sampler:
+            raise ConfigError(f"training.sampler.nuts_sampler={self.training.sampler.nuts_sampler.value} applies to "
+                              "the PyMC engine only; Meridian samples with its own NUTS (TensorFlow Probability)",
+                              where="config keys model.backend, training.sampler.nuts_sampler",
+                              fix="set model.backend=pymc, or leave training.sampler.nuts_sampler at its default")
 
     def convergence_gate(self) -> ConvergenceConfig:
         """``complexity.identifiability`` as the run applies it: a preset's ``training.on_failure_override`` (the

@@ -20,42 +20,14 @@ Mappings (each documented in the config dataclasses too):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from scipy.stats import norm
 
 from mmm_meridian.config.modeling import FeaturesConfig, ModelConfig
 from mmm_meridian.errors import ConfigError
+from mmm_meridian.feature_spec import ChannelPriors
 
 FIXED_STRENGTH = 1e5  # Beta concentration used for `fixed: true` decays
-
-
-@dataclass(frozen=True)
-class ChannelPriors:
-    """The prior parameters of one channel and where each came from (``default`` / ``override`` / ``roi_bounds``)."""
-
-    channel: str
-    roi_mu: float
-    roi_sigma: float
-    roi_source: str
-    roi_bounds: list[float] | None
-    decay: float
-    decay_alpha: float
-    decay_beta: float
-    decay_fixed: bool
-    decay_source: str
-    ec_mu: float
-    ec_sigma: float
-    k: float
-    k_source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChannelPriors:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})  # type: ignore[attr-defined]
 
 
 def lognormal_from_range(low: float, high: float, mass: float) -> tuple[float, float]:

@@ -31,9 +31,7 @@ import pandas as pd
 from mmm_meridian import frame as cols
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import DataError
-from mmm_meridian.features.priors import all_channel_priors
-from mmm_meridian.features.seasonality import resolve_calendars, time_features
-from mmm_meridian.features.spec import (
+from mmm_meridian.feature_spec import (
     INPUTS_FILE,
     SPEC_FILE,
     ChannelInput,
@@ -42,6 +40,8 @@ from mmm_meridian.features.spec import (
     media_column,
     spend_column,
 )
+from mmm_meridian.features.priors import all_channel_priors
+from mmm_meridian.features.seasonality import resolve_calendars, time_features
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
 READS: tuple[str, ...] = ("features", "model")

@@ -20,7 +20,7 @@ import pandas as pd
 from mmm_meridian import frame as cols
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.config.modeling import ConvergenceConfig
-from mmm_meridian.features.spec import FeatureSpec
+from mmm_meridian.feature_spec import FeatureSpec
 
 log = logging.getLogger(__name__)
 

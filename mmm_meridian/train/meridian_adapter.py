@@ -23,7 +23,7 @@ import pandas as pd
 
 from mmm_meridian import frame as cols
 from mmm_meridian.errors import DataError, MissingArtifactError, UserError
-from mmm_meridian.features.spec import FeatureSpec, media_column, spend_column
+from mmm_meridian.feature_spec import FeatureSpec, media_column, spend_column
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # TF backend deprecation notice: logged by the stage instead
@@ -183,7 +183,7 @@ def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
     is the revenue of the spec's excluded weeks (placeholders for long KPI gaps, see :func:`build_holdout`).
 
     Args:
-        inputs: the model inputs table (see :mod:`mmm_meridian.features.spec`).
+        inputs: the model inputs table (see :mod:`mmm_meridian.feature_spec`).
         spec: the feature spec.
         holdout_weeks: weeks at the end whose KPI Meridian ignores when fitting (predictions still cover them).
         default_priors: bare Meridian (its default priors, knots and adstock) for benchmarks.

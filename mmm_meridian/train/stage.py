@@ -19,7 +19,7 @@ import pandas as pd
 from mmm_meridian import frame as cols
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.errors import UserError
-from mmm_meridian.features.spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
+from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
 from mmm_meridian.pipeline import stage_config
 from mmm_meridian.train import plausibility, quarantine, runtime
 from mmm_meridian.train.diagnostics import Diagnostics, gate

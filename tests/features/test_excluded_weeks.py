@@ -12,7 +12,7 @@ import pytest
 from mmm_meridian import frame as cols
 from mmm_meridian.artifacts import ArtifactStore
 from mmm_meridian.errors import DataError
-from mmm_meridian.features.spec import FeatureSpec
+from mmm_meridian.feature_spec import FeatureSpec
 from mmm_meridian.features.stage import build_features
 from mmm_meridian.pipeline import run_stage
 from mmm_meridian.simulate import load_demo

@@ -96,7 +96,7 @@ def test_the_train_stage_judges_without_the_excluded_weeks_placeholder_revenue(t
     the stage's gate leaves it out of total revenue, so media's share is judged on real revenue only."""
     from types import SimpleNamespace
 
-    from mmm_meridian.features.spec import INPUTS_FILE, SPEC_FILE
+    from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE
     from mmm_meridian.features.stage import build_features
     from mmm_meridian.simulate import load_demo
     from mmm_meridian.train.diagnostics import Diagnostics

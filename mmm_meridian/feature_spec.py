@@ -1,4 +1,4 @@
-"""The features stage's contract with the train stage: ``feature_spec.json`` plus ``model_inputs.parquet``.
+"""The features stage's contract with the model engines (core, shared by every stage): ``feature_spec.json`` plus ``model_inputs.parquet``.
 
 ``model_inputs.parquet`` holds one row per (geo, week): ``time``, ``geo``, ``revenue``, ``population``, per channel
 ``<channel>__media`` (what Meridian's Hill/adstock act on) and ``<channel>__spend``, then every control by name.
@@ -13,7 +13,34 @@ from pathlib import Path
 from typing import Any
 
 from mmm_meridian.errors import MissingArtifactError
-from mmm_meridian.features.priors import ChannelPriors
+
+
+@dataclass(frozen=True)
+class ChannelPriors:
+    """The prior parameters of one channel and where each came from (``default`` / ``override`` / ``roi_bounds``)."""
+
+    channel: str
+    roi_mu: float
+    roi_sigma: float
+    roi_source: str
+    roi_bounds: list[float] | None
+    decay: float
+    decay_alpha: float
+    decay_beta: float
+    decay_fixed: bool
+    decay_source: str
+    ec_mu: float
+    ec_sigma: float
+    k: float
+    k_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChannelPriors:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})  # type: ignore[attr-defined]
+
 
 SPEC_VERSION = 1
 SPEC_FILE = "feature_spec.json"

@@ -1,0 +1,264 @@
+"""The engine interface: what every stage may ask of a model engine (Meridian, PyMC-Marketing), in engine-neutral types.
+
+A stage never imports an engine's library; it gets an :class:`Engine` from :func:`mmm_meridian.models.engine` and
+works with the opaque fitted model it returns (``FittedModel``) through these methods only. Every table an engine
+returns has the columns documented here, identical for every engine, so the artifacts (``train/roi.csv``,
+``optimize/allocation.csv``, ``evaluate/metrics.json``, the deck) do not depend on the engine.
+
+Conventions shared by every engine:
+
+- Money is in the data's currency; "revenue" is the KPI in money (revenue models).
+- Posterior draws are flattened over (chain, draw) in chain-major order; "90 % interval" is the 5th to 95th percentile.
+- ``geo`` and ``time`` values are strings (``time`` as ISO dates, the Monday-or-whatever week start of the data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from mmm_meridian.config.infra import RuntimeConfig
+from mmm_meridian.feature_spec import FeatureSpec
+
+#: ``train/roi.csv`` (and every refit's ``roi.csv``).
+ROI_COLUMNS = ("channel", "spend", "incremental_revenue", "roi_mean", "roi_median", "roi_lo_90", "roi_hi_90")
+#: :meth:`Engine.expected_vs_actual`.
+EXPECTED_COLUMNS = ("geo", "time", "actual", "predicted_mean", "predicted_median", "predicted_lo_90",
+                    "predicted_hi_90")
+#: :meth:`Engine.predictive_table` (``holdout``: a forecast week to score; ``excluded``: a placeholder KPI week).
+PREDICTIVE_COLUMNS = ("geo", "time", "actual", "predicted_mean", "predicted_lo", "predicted_hi", "holdout",
+                      "excluded")
+#: :meth:`Engine.response_curves` and :attr:`ModelOutputs.response_curves`.
+CURVE_COLUMNS = ("channel", "spend_multiplier", "spend", "incremental_revenue_mean", "incremental_revenue_lo",
+                 "incremental_revenue_hi")
+#: :attr:`ModelOutputs.marginal_roi`.
+MROI_COLUMNS = ("channel", "mroi_mean", "mroi_median", "mroi_lo_90", "mroi_hi_90")
+#: :attr:`ModelOutputs.fit`.
+FIT_COLUMNS = ("time", "actual", "expected", "expected_lo_90", "expected_hi_90", "baseline")
+#: :attr:`ModelOutputs.decomposition` (``component_type``: base, seasonality, controls or media).
+DECOMPOSITION_COLUMNS = ("time", "component", "component_type", "revenue")
+
+# Decomposition component names shared by the engines and the report.
+BASE = "base"
+SEASONALITY = "seasonality_and_holidays"
+CONTROLS = "other_controls"
+SEASONAL_KINDS = frozenset({"annual_fourier", "holiday", "custom_event", "weekly", "seasonality"})
+BASE_KINDS = frozenset({"trend"})
+
+FittedModel = Any  # an engine's own model object: only the engine that made it looks inside
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """Where and how an engine computes (resolved from ``runtime.*`` and the machine); ``env`` is what a
+    subprocess fit needs in its environment."""
+
+    engine: str
+    backend: str  # Meridian: jax | tensorflow; PyMC: the sampler library
+    precision: str
+    device: str  # "cpu" or "gpu"
+    threads: int | None
+    env: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "env"}
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The NUTS settings of one fit (``training.sampler``); ``nuts_sampler`` is the PyMC engine's sampler library."""
+
+    n_chains: int
+    n_adapt: int
+    n_burnin: int
+    n_keep: int
+    seed: int
+    n_prior_draws: int = 256
+    max_tree_depth: int = 10
+    nuts_sampler: str = "pymc"
+    chain_batch_size: int | None = None
+    reconstruction_batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class GeoHoldout:
+    """Evaluate's geo holdout: the weeks from ``start`` (ISO date) held out in ``geos`` only."""
+
+    geos: tuple[str, ...]
+    start: str
+
+
+@dataclass
+class Recommendation:
+    """One budget optimisation by the engine's own optimizer, reduced to what the optimize stage reports.
+
+    Attributes:
+        spend: recommended spend per channel (the model's channel order).
+        budget: the plan's total as the optimizer reports it.
+        step: the optimizer's resolution: bounds and budget hold up to one step.
+        mean_outcome: the engine's posterior-mean incremental revenue per channel for the recommended plan.
+        native: the engine's own result object (Meridian's ``OptimizationResults``), for its HTML page and curves.
+    """
+
+    spend: np.ndarray
+    budget: float
+    step: float
+    mean_outcome: np.ndarray
+    native: Any = None
+
+
+@runtime_checkable
+class PlanEvaluator(Protocol):
+    """Incremental revenue of any spend plan on a fixed subset of posterior draws (paired across plans).
+
+    ``historical`` is the spend per channel over the modelled period; a plan scales each channel's historical media
+    (every geo and week) by ``planned / historical`` spend, so flighting and cost per unit stay as observed.
+    """
+
+    historical: np.ndarray
+    risk: bool
+
+    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
+        """(draw, channel) incremental revenue of ``plan`` on the kept draws; RuntimeError when risk is off."""
+
+    def outcome_mean(self, plan: np.ndarray) -> np.ndarray:
+        """Posterior-mean incremental revenue per channel of ``plan``."""
+
+
+@dataclass
+class ModelOutputs:
+    """Posterior summaries the report draws from the model (columns: the ``*_COLUMNS`` above).
+
+    ``decomposition`` rows sum to ``fit.expected`` per week; ``currency`` is the data's currency code when known.
+    """
+
+    decomposition: pd.DataFrame
+    fit: pd.DataFrame
+    marginal_roi: pd.DataFrame
+    response_curves: pd.DataFrame
+    currency: str | None = None
+
+
+@dataclass
+class ModelSummary:
+    """What evaluate's business checks need from a fitted model."""
+
+    roi: pd.DataFrame
+    channels: list[str]
+    times: list[str]
+    geos: list[str]
+    total_revenue: float
+    media_revenue: float
+    negative_baseline_prob: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """One model engine. Methods taking ``model`` accept only what this engine's :meth:`build` or :meth:`load` made."""
+
+    name: str  # the value of model.backend
+    model_file: str  # the saved model's file name in train/ (e.g. model.binpb)
+    media_parameters: frozenset[str]  # posterior variables the convergence gate judges by default
+
+    # -- runtime -------------------------------------------------------------------------------------------------
+    def plan(self, runtime: RuntimeConfig) -> RuntimePlan:
+        """Resolve ``runtime.*`` for this engine (ConfigError on impossible settings); sets nothing."""
+
+    def apply(self, plan: RuntimePlan) -> bool:
+        """Set up this process for ``plan`` once; False when the process is already set up otherwise (the
+        caller then fits in a subprocess with :meth:`child_env`)."""
+
+    def child_env(self, plan: RuntimePlan) -> dict[str, str]:
+        """The environment of a subprocess fit under ``plan``."""
+
+    def versions(self) -> dict[str, str]:
+        """The engine's library versions (for the deck, MLflow and diagnostics.json)."""
+
+    def loaded_runtime(self) -> dict[str, str]:
+        """What the loaded libraries actually compute on: backend, precision, device (recorded in diagnostics)."""
+
+    # -- fitting -------------------------------------------------------------------------------------------------
+    def build(self, inputs: pd.DataFrame, spec: FeatureSpec, *, holdout_weeks: int = 0,
+              default_priors: bool = False, geo_holdout: GeoHoldout | None = None) -> FittedModel:
+        """A ready-to-sample model of the model inputs with the spec's priors; the last ``holdout_weeks`` weeks (or
+        ``geo_holdout``) and the spec's excluded weeks are left out of the likelihood. DataError when the engine
+        refuses the data."""
+
+    def sample(self, model: FittedModel, sampler: SamplerSettings) -> dict[str, float]:
+        """Sample prior and posterior in place; returns seconds (``prior_seconds``, ``sampling_seconds``)."""
+
+    def inference_data(self, model: FittedModel) -> Any:
+        """ArviZ ``InferenceData`` with the posterior (and sample_stats with ``diverging`` when the sampler has it)."""
+
+    def save(self, model: FittedModel, path: Path) -> Path:
+        """Save without pickle (posterior included) at ``path``."""
+
+    def load(self, path: Path) -> FittedModel:
+        """Load what :meth:`save` wrote (MissingArtifactError when missing or unreadable)."""
+
+    # -- answers -------------------------------------------------------------------------------------------------
+    def channel_names(self, model: FittedModel) -> list[str]: ...
+
+    def historical_spend(self, model: FittedModel) -> np.ndarray:
+        """Spend per channel over the whole modelled period (all geos)."""
+
+    def weekly_spend(self, model: FittedModel) -> pd.DataFrame:
+        """Spend per week (rows: ISO dates, all geos summed) and channel (columns)."""
+
+    def thin(self, model: FittedModel, max_draws: int | None, key: str) -> tuple[int, int]:
+        """Keep at most ``max_draws`` evenly spaced posterior draws in place; (draws used, draws in the fit)."""
+
+    def roi_table(self, model: FittedModel) -> pd.DataFrame:
+        """:data:`ROI_COLUMNS`, one row per channel."""
+
+    def revenue_figures(self, model: FittedModel) -> dict[str, float]:
+        """``total_revenue`` and ``negative_baseline_prob`` (the plausibility gate's figures)."""
+
+    def expected_vs_actual(self, model: FittedModel) -> pd.DataFrame:
+        """:data:`EXPECTED_COLUMNS` per (geo, week)."""
+
+    def predictive_table(self, model: FittedModel, interval: float, seed: int = 0) -> pd.DataFrame:
+        """:data:`PREDICTIVE_COLUMNS` per (geo, week): posterior predictive interval (observation noise included)."""
+
+    def holdout_mask(self, model: FittedModel) -> np.ndarray:
+        """(geo, time) booleans: observations held out as a forecast to score (excluded KPI weeks not included)."""
+
+    def model_summary(self, model: FittedModel) -> ModelSummary: ...
+
+    # -- budget --------------------------------------------------------------------------------------------------
+    def plan_evaluator(self, model: FittedModel, max_draws: int, risk: bool) -> PlanEvaluator: ...
+
+    def shared_grid(self, model: FittedModel, historical: np.ndarray, highest: np.ndarray, budget: float,
+                    gtol: float) -> Any:
+        """A precomputed search grid reused by every fixed-budget plan (None when the engine has none)."""
+
+    def optimize(self, model: FittedModel, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 budget: float | None, fixed_budget: bool, target_mroi: float | None, gtol: float,
+                 interval: float, grid: Any = None) -> Recommendation:
+        """The engine's optimizer under per-channel bounds ``[centre x (1 - lower), centre x (1 + upper)]`` with
+        ``centre = budget x pct_of_spend`` (Meridian's convention, see :mod:`mmm_meridian.optimize.constraints`).
+        ``fixed_budget`` False: spend while the marginal ROI stays above ``target_mroi`` (ConfigError when the
+        engine cannot)."""
+
+    def response_curves(self, model: FittedModel, recommendation: Recommendation) -> pd.DataFrame:
+        """:data:`CURVE_COLUMNS` over the spend range the recommendation's bounds allow."""
+
+    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str,
+                             curves: pd.DataFrame) -> bool:
+        """The engine's own optimisation page; False when it has none or cannot render it here."""
+
+    # -- report --------------------------------------------------------------------------------------------------
+    def model_outputs(self, model: FittedModel, control_kinds: dict[str, str],
+                      with_curves: bool = True) -> ModelOutputs: ...
+
+    def write_model_summary(self, model: FittedModel, folder: Path, filename: str) -> Path | None:
+        """The engine's own model summary page; None when it has none or cannot render it here."""
+
+    # -- tracking ------------------------------------------------------------------------------------------------
+    def log_spend_plan_model(self, run_id: str, tracking_uri: str, model_path: Path,
+                             registered_name: str | None) -> str | None:
+        """Log the model as an MLflow pyfunc predicting revenue for spend plans; its URI (None: not supported)."""
