@@ -19,15 +19,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="train/model.binpb")
     args = parser.parse_args()
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.models.meridian import ENGINE
 
-    mmm = mo.load_model(args.model)
-    historical = mo.historical_spend(mmm)
+    mmm = ENGINE.load(args.model)
+    historical = ENGINE.historical_spend(mmm)
     budget = historical.sum() * 1.2
     rows = []
     for gtol in (1e-3, 1e-4):
         started = time.perf_counter()
-        grid = mo.shared_grid(mmm, historical, np.full(len(historical), 0.6 * budget), budget, gtol)
+        grid = ENGINE.shared_grid(mmm, historical, np.full(len(historical), 0.6 * budget), budget, gtol)
         seconds = time.perf_counter() - started
         rows.append({"gtol": gtol, "seconds": round(seconds, 1), "steps_per_channel": int(grid.spend_grid.shape[0])})
         print(f"gtol={gtol:g}: {seconds:.1f} s, {grid.spend_grid.shape[0]} steps per channel")

@@ -30,13 +30,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mmm_meridian import models  # noqa: E402
 from mmm_meridian.artifacts import dumps  # noqa: E402
 from mmm_meridian.config import load_config  # noqa: E402
 from mmm_meridian.features.stage import build_features  # noqa: E402
+from mmm_meridian.models.jobs import FitJob, run_in_subprocess  # noqa: E402
 from mmm_meridian.simulate import SimulationSpec, simulate  # noqa: E402
-from mmm_meridian.train import runtime  # noqa: E402
-from mmm_meridian.train.fit import FitJob  # noqa: E402
-from mmm_meridian.train.rolling import run_job_in_subprocess  # noqa: E402
 from tests.features.helpers import clean_table  # noqa: E402
 
 SERIES = {"national": (("brand_a", "GB"),), "geo": (("brand_a", "GB"), ("brand_a", "US"), ("brand_a", "DE"),
@@ -63,7 +62,8 @@ def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Pa
     with _PREPARE:  # Hydra's compose API keeps global state: one config at a time when fits run concurrently
         dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed))
         data = "data=demo_geo" if kind == "geo" else "data=demo"
-        cfg = load_config([f"paths.root={work}", data, f"training={preset}", f"runtime.backend={backend}",
+        engine_keys = ["model.backend=pymc"] if backend == "pymc" else [f"runtime.backend={backend}"]
+        cfg = load_config([f"paths.root={work}", data, f"training={preset}", *engine_keys,
                            "tracking.enabled=false", *extra,
                            *(BARE + (BARE_GEO if kind == "geo" else []) if variant == "bare" else [])])
         inputs, spec = build_features(clean_table(dataset), cfg)
@@ -71,13 +71,15 @@ def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Pa
     folder.mkdir(parents=True, exist_ok=True)
     inputs.to_parquet(folder / "model_inputs.parquet", index=False)
     (folder / "feature_spec.json").write_text(dumps(spec.to_dict()), encoding="utf-8")
-    plan = runtime.plan(cfg.runtime)
+    engine = models.for_config(cfg)
+    plan = engine.plan(cfg.runtime)
     thresholds = {**dataclasses.asdict(cfg.complexity.identifiability), "on_failure": "warn"}
+    sampler = {k: getattr(v, "value", v) for k, v in dataclasses.asdict(cfg.training.sampler).items()}
     job = FitJob(str(folder / "model_inputs.parquet"), str(folder / "feature_spec.json"),
-                 dataclasses.asdict(cfg.training.sampler), thresholds, plan.to_dict(), save_model=False,
+                 sampler, thresholds, plan.to_dict(), engine=engine.name, save_model=False,
                  default_priors=variant == "bare", label=f"{kind} seed {seed} {variant}")
     started = time.perf_counter()
-    diagnostics = run_job_in_subprocess(job, folder, plan, 7200, f"{kind} seed {seed} {variant}")
+    diagnostics = run_in_subprocess(job, folder, engine.child_env(plan), 7200, f"{kind} seed {seed} {variant}")
     roi = pd.read_csv(folder / "roi.csv")
     truth = dataset.truth["totals"]
     roi["true_roi"] = roi["channel"].map(lambda c: truth[c]["roi"])
@@ -138,7 +140,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--models", nargs="+", default=["national", "geo"], choices=["national", "geo"])
     parser.add_argument("--preset", default="production", choices=["fast", "default", "production"])
-    parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow"])
+    parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow", "pymc"],
+                        help="Meridian on JAX or TensorFlow, or the PyMC engine (model.backend=pymc)")
     parser.add_argument("--quick", action="store_true", help="one national seed, tiny draws: checks the script only")
     parser.add_argument("--variants", nargs="+", default=["pipeline", "bare"], choices=["pipeline", "bare"])
     parser.add_argument("--jobs", type=int, default=1, help="fits at a time (each in its own process)")

@@ -65,26 +65,27 @@ STAGES: dict[str, StageSpec] = {
     for spec in (
         StageSpec("ingest", "load raw data through the configured connectors and aggregate it to weekly series",
                   (), "the data source (data=<name>, ingest.*)",
-                  ("raw.parquet", "weekly.parquet", "ingest_summary.json"), "mmm_meridian.ingest.stage"),
+                  ("raw.parquet", "standardized.parquet", "weekly.parquet", "ingest_summary.json"),
+                  "mmm_meridian.ingest.stage"),
         StageSpec("validate", "score data quality (coverage, identifiability, value sanity) and gate the run",
-                  ("ingest",), "ingest/raw.parquet, ingest/weekly.parquet",
+                  ("ingest",), "ingest/standardized.parquet, ingest/weekly.parquet",
                   ("validation_report.json",), "mmm_meridian.validate.stage"),
         StageSpec("transform", "clean the data (duplicates, missing values, outliers) with a log of every change",
-                  ("ingest", "validate"), "ingest/raw.parquet",
+                  ("ingest", "validate"), "ingest/standardized.parquet",
                   ("clean.parquet", "cleaning_log.json"), "mmm_meridian.transform.stage"),
-        StageSpec("features", "turn the clean data and business knowledge into Meridian inputs and priors",
+        StageSpec("features", "turn the clean data and business knowledge into model inputs and priors",
                   ("transform",), "transform/clean.parquet",
                   ("feature_spec.json", "model_inputs.parquet"), "mmm_meridian.features.stage"),
-        StageSpec("train", "fit Meridian, check convergence and plausibility, save the model and ROI table",
-                  ("features",), "features/feature_spec.json", ("model.binpb", "diagnostics.json", "roi.csv",
-                                                   "plausibility.json"),
+        StageSpec("train", "fit the model engine (model.backend), check convergence and plausibility, save the model and "
+                  "ROI table", ("features",), "features/feature_spec.json",
+                  ("model.binpb (meridian) or model.nc (pymc)", "diagnostics.json", "roi.csv", "plausibility.json"),
                   "mmm_meridian.train.stage"),
-        StageSpec("optimize", "allocate the budget with Meridian's optimizer under business constraints",
-                  ("train",), "train/model.binpb", ("allocation.csv", "scenarios.csv",
+        StageSpec("optimize", "allocate the budget with the engine's optimizer under business constraints",
+                  ("train",), "train/'s saved model", ("allocation.csv", "scenarios.csv",
                                                                      "summary.json"), "mmm_meridian.optimize.stage"),
         StageSpec("evaluate", "measure accuracy and calibration on held-out periods and check business logic",
                   ("transform", "features", "train"),
-                  "train/model.binpb, features/model_inputs.parquet (refits), transform/clean.parquet",
+                  "train/'s saved model, features/model_inputs.parquet (refits), transform/clean.parquet",
                   ("metrics.json",), "mmm_meridian.evaluate.stage"),
         StageSpec("report", "write the executive deck and dashboard tables",
                   ("ingest", "validate", "transform", "features", "train", "optimize",
@@ -167,7 +168,8 @@ def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 def versions() -> dict[str, str]:
     """Package versions recorded in every manifest (read from metadata; nothing heavy is imported)."""
     found = {"python": platform.python_version()}
-    for package in ("mmm-meridian", "google-meridian", "jax", "tensorflow", "tfp-nightly", "pandas", "numpy"):
+    for package in ("mmm-meridian", "google-meridian", "jax", "tensorflow", "tfp-nightly", "pymc-marketing", "pymc",
+                    "pandas", "numpy"):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

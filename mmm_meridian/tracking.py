@@ -46,7 +46,7 @@ NOTICE_ENV = "MMM_MLFLOW_OWN_STORES_ANNOUNCED"  # the sweep launcher already war
 UNTRACKED_ENV = "MMM_MLFLOW_SWEEP_UNTRACKED"  # the sweep launcher found the store down and warned: jobs run untracked
 DIGEST_TAG = "mmm.manifest_digest"
 _MAX_ARTIFACT_BYTES = 200_000_000  # raw inputs larger than this stay out of the tracking store
-_SKIP_ARTIFACTS = {"raw.parquet"}  # the user's raw data is referenced by hash, not copied
+_SKIP_ARTIFACTS = {"raw.parquet", "standardized.parquet"}  # the user's rows are referenced by hash, not copied
 _RETRIES_ENV, _TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"
 
 
@@ -358,11 +358,8 @@ class Tracker:
             self._log_metrics(run_id, {**numeric_metrics(manifest.extra.get("summary", {})),
                                        "stage_seconds": float(manifest.timings.get("seconds", 0.0))})
             self._log_artifacts(run_id, stage_dir, stage)
-            if stage == "train" and self.cfg.tracking.log_model and (stage_dir / "model.binpb").is_file():
-                from mmm_meridian.train.meridian_pyfunc import log_spend_plan_model
-
-                name = self.cfg.tracking.registered_model_name if self.cfg.tracking.register_model else None
-                log_spend_plan_model(run_id, str(self.uri), stage_dir / "model.binpb", name)
+            if stage == "train" and self.cfg.tracking.log_model:
+                self._log_model(run_id, stage_dir)
             # Set last: a run with this tag holds everything, so later commands do not log the stage again.
             self.client.set_tag(run_id, DIGEST_TAG, manifest_digest(stage_dir))
         except Exception:
@@ -371,6 +368,20 @@ class Tracker:
             raise
         self.client.set_terminated(run_id, status="FINISHED", end_time=end_ms)
         return run_id
+
+    def _log_model(self, run_id: str, train_dir: Path) -> None:
+        """The trained model as the engine's MLflow pyfunc spend-plan model (``tracking.log_model``), registered
+        under ``tracking.registered_model_name`` when ``tracking.register_model``."""
+        from mmm_meridian import models
+
+        engine = models.for_config(self.cfg)
+        model_path = train_dir / engine.model_file
+        if not model_path.exists():
+            return
+        name = self.cfg.tracking.registered_model_name if self.cfg.tracking.register_model else None
+        if engine.log_spend_plan_model(run_id, str(self.uri), model_path, name) is None:
+            log.warning("tracking: the %s engine has no MLflow pyfunc model; tracking.log_model logs nothing for it",
+                        engine.name)
 
     def _is_logged(self, stage: str, digest: str) -> bool:
         runs = self.client.search_runs([self.experiment_id], max_results=1,

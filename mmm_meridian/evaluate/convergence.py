@@ -1,6 +1,6 @@
 """The convergence gate for evaluate's holdout refits (temporal holdout, rolling splits, geo holdout).
 
-Each refit is judged by the train stage's own gate (:func:`mmm_meridian.train.diagnostics.compute` in the refit's
+Each refit is judged by the train stage's own gate (:func:`mmm_meridian.models.diagnostics.compute` in the refit's
 process, against ``complexity.identifiability``), so the refits and the main fit answer to the same limits and the
 same parameter set. What the evaluate stage records next to a strategy's metrics in ``evaluate/metrics.json``:
 
@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from mmm_meridian.evaluate.metrics import Check
-from mmm_meridian.train.diagnostics import Diagnostics, describe_worst
+from mmm_meridian.models.diagnostics import Diagnostics, describe_worst
 
 ADVICE = ("sample longer (training=production, or raise training.sampler.n_adapt / n_burnin / n_keep) or simplify "
           "the model (see README 'Fitting (`mmm train`)')")

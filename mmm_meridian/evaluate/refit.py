@@ -1,66 +1,47 @@
 """Holdout refits for the evaluate stage, each in its own Python process (Meridian leaks memory across fits).
 
-Jobs reuse the train stage's :class:`mmm_meridian.train.fit.FitJob` (same inputs, priors, sampler and runtime as
-the model under evaluation) plus what to hold out; :mod:`mmm_meridian.evaluate.meridian_eval` runs them.
+Jobs are the main fit's :class:`mmm_meridian.models.jobs.FitJob` (same engine, inputs, priors, sampler and runtime
+as the model under evaluation) plus what to hold out.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mmm_meridian.errors import UserError
-from mmm_meridian.train.fit import FitJob
-from mmm_meridian.train.runtime import RuntimePlan, child_env
+from mmm_meridian.models.jobs import FitJob, run_in_subprocess
 
 
 @dataclasses.dataclass
 class RefitResult:
     predictions: pd.DataFrame
     roi: pd.DataFrame
-    diagnostics: dict[str, Any]  # the refit's diagnostics.json (R-hat, ESS, converged: train.diagnostics)
+    diagnostics: dict[str, Any]  # the refit's diagnostics.json (R-hat, ESS, converged: models.diagnostics)
 
 
 def refit_job(base: FitJob, label: str, *, holdout_weeks: int = 0, window: tuple[str, str] | None = None,
-              geo_holdout: dict[str, Any] | None = None, interval: float = 0.8) -> dict[str, Any]:
-    """A JSON-able refit job: ``base`` with the holdout (and window) of one validation strategy."""
-    fit = dataclasses.replace(base, holdout_weeks=holdout_weeks, window=window, save_model=False, predictions=False,
-                              label=label)
-    return {"fit": dataclasses.asdict(fit), "geo_holdout": geo_holdout, "interval": interval}
+              geo_holdout: dict[str, Any] | None = None, interval: float = 0.8) -> FitJob:
+    """``base`` (the main fit's job) with the holdout (and window) of one validation strategy; the refit writes
+    its posterior predictive table with ``interval``."""
+    return dataclasses.replace(base, holdout_weeks=holdout_weeks, window=window, save_model=False,
+                               predictions=False, revenue_figures=False, predictive_interval=interval,
+                               geo_holdout=geo_holdout, label=label)
 
 
-def run_refit(job: dict[str, Any], out_dir: Path, plan: RuntimePlan, timeout_s: float) -> RefitResult:
-    """Run one refit job in a fresh process and read its outputs.
+def run_refit(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> RefitResult:
+    """Run one refit job in a fresh process (:func:`mmm_meridian.models.jobs.run_in_subprocess`) and read its
+    outputs.
 
     Raises:
         UserError: the refit failed or ran past ``timeout_s`` (a UserError in the child keeps its message and fix).
     """
-    label = job["fit"]["label"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mmm-eval-") as tmp:
-        job_path = Path(tmp) / "job.json"
-        job_path.write_text(json.dumps(job), encoding="utf-8")
-        command = [sys.executable, "-m", "mmm_meridian.evaluate.meridian_eval", str(job_path), str(out_dir)]
-        try:
-            finished = subprocess.run(command, env=child_env(plan), timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise UserError(f"{label} did not finish within {timeout_s:.0f} s", where=str(out_dir),
-                            fix="raise training.split_timeout_s, use a lighter sampler preset or disable the "
-                                "strategy under evaluation.validation_strategies") from exc
-    if finished.returncode != 0:
-        error = out_dir / "error.json"
-        detail = json.loads(error.read_text()) if error.is_file() else {"what": f"exit status {finished.returncode}"}
-        raise UserError(f"{label} failed: {detail.get('what', '')[-800:]}", where=detail.get("where") or str(out_dir),
-                        fix=detail.get("fix") or "see the log above")
+    diagnostics = run_in_subprocess(job, out_dir, env, timeout_s, job.label)
     return RefitResult(pd.read_parquet(out_dir / "predictions.parquet"), pd.read_csv(out_dir / "roi.csv"),
-                       json.loads((out_dir / "diagnostics.json").read_text(encoding="utf-8")))
+                       diagnostics)
 
 
 def train_split_results(splits_dir: Path) -> list[dict[str, Any]] | None:

@@ -1,6 +1,6 @@
 """EVALUATE stage: accuracy and calibration on held-out weeks, backtests, digital and business checks.
 
-Reads ``train/model.binpb`` (and for refits the features stage's inputs, for digital checks
+Reads the train stage's saved model (and for refits the features stage's inputs, for digital checks
 ``transform/clean.parquet``). Strategies (``evaluation.validation_strategies``):
 
 - temporal holdout: the last N weeks. The train model is scored directly when it already holds out exactly those
@@ -24,13 +24,16 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as cols
+from mmm_meridian import models
 from mmm_meridian.errors import UserError
 from mmm_meridian.evaluate import convergence
 from mmm_meridian.evaluate.checks import digital_checks, media_share_check, platform_revenue, roi_bounds_check
 from mmm_meridian.evaluate.metrics import Check, judge, mark_excluded, roi_movement, score, scored_in_sample, spread
+from mmm_meridian.feature_spec import SPEC_FILE
+from mmm_meridian.models.jobs import job_from_config, make_splits
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
-READS: tuple[str, ...] = ("evaluation",)
+READS: tuple[str, ...] = ("evaluation", "model.backend")
 
 
 class EvaluationGateError(UserError):
@@ -47,14 +50,12 @@ class Evaluator:
     """Runs the configured strategies and checks for one stage run."""
 
     def __init__(self, ctx: Any) -> None:
-        from mmm_meridian.evaluate import meridian_eval as me
-        from mmm_meridian.train import runtime
-
         self.ctx, self.cfg, self.ev = ctx, ctx.cfg, ctx.cfg.evaluation
-        self.me = me
-        self.plan = runtime.plan(ctx.cfg.runtime)
-        self.mmm = me.adapter.load_model(ctx.input_path("train", "model.binpb"))
-        self.summary = me.model_summary(self.mmm)
+        self.engine = models.for_config(ctx.cfg)
+        self.plan = self.engine.plan(ctx.cfg.runtime)
+        self.engine.apply(self.plan)
+        self.mmm = self.engine.load(ctx.input_path("train", self.engine.model_file))
+        self.summary = self.engine.model_summary(self.mmm)
         self.blocking = list(self.ev.metrics.blocking)
         self.checks: list[Check] = []
         self.policy = convergence.on_failure(ctx.cfg)
@@ -65,9 +66,7 @@ class Evaluator:
 
     def base_job(self) -> Any:
         if self._base is None:
-            from mmm_meridian.train.stage import make_job
-
-            self._base = make_job(self.ctx, self.plan)
+            self._base = job_from_config(self.cfg, self.ctx.input_path("features", SPEC_FILE).parent, self.plan)
         return self._base
 
     def refit(self, name: str, **kwargs: Any) -> Any:
@@ -75,7 +74,7 @@ class Evaluator:
 
         job = refit_job(self.base_job(), f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
         self.ctx.log.info("evaluate: %s: refitting in a separate process", name)
-        return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, self.plan,
+        return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, self.engine.child_env(self.plan),
                          self.cfg.training.split_timeout_s)
 
     def _converged(self, name: str, diagnostics: dict[str, Any], source: str, checks: list[Check]) -> dict[str, Any]:
@@ -105,13 +104,14 @@ class Evaluator:
 
     def temporal(self) -> dict[str, Any]:
         weeks = self.ev.validation_strategies.temporal_holdout.weeks
-        n_geos, n_times = len(self.summary["geos"]), len(self.summary["times"])
+        n_geos, n_times = len(self.summary.geos), len(self.summary.times)
         if weeks >= n_times - 1:
             raise UserError(f"evaluation.validation_strategies.temporal_holdout.weeks={weeks} leaves no weeks to fit "
                             f"({n_times} weeks)", where="config key evaluation.validation_strategies.temporal_holdout",
                             fix="hold out fewer weeks")
-        if np.array_equal(self.me.holdout_mask(self.mmm), _last_weeks_mask(n_geos, n_times, weeks)):
-            predictions, source = self.me.predictive_table(self.mmm, self.ev.metrics.interval), convergence.MAIN_FIT
+        if np.array_equal(self.engine.holdout_mask(self.mmm), _last_weeks_mask(n_geos, n_times, weeks)):
+            predictions = self.engine.predictive_table(self.mmm, self.ev.metrics.interval)
+            source = convergence.MAIN_FIT
             diagnostics = self._main_fit()
         else:
             refit = self.refit("temporal_holdout", holdout_weeks=weeks)
@@ -133,11 +133,10 @@ class Evaluator:
 
     def rolling(self) -> dict[str, Any]:
         from mmm_meridian.evaluate.refit import train_split_results
-        from mmm_meridian.train.rolling import make_splits
 
         results = train_split_results(self.ctx.input_path("train", "splits"))
         if results is None:
-            weeks = pd.to_datetime(pd.Series(self.summary["times"])).tolist()
+            weeks = pd.to_datetime(pd.Series(self.summary.times)).tolist()
             results = []
             for split in make_splits(weeks, self.cfg.training.rolling_splits):
                 refit = self.refit(f"split_{split.index}", holdout_weeks=split.n_horizon_weeks,
@@ -179,12 +178,12 @@ class Evaluator:
         return doc
 
     def geo(self) -> dict[str, Any]:
-        geos = self.summary["geos"]
+        geos = self.summary.geos
         if len(geos) < 2:
             return {"skipped": "national model: one geo, nothing to hold out"}
         weeks = self.ev.validation_strategies.geo_holdout.weeks
         held = geos[::2]
-        refit = self.refit("geo_holdout", geo_holdout={"geos": held, "start": self.summary["times"][-weeks]})
+        refit = self.refit("geo_holdout", geo_holdout={"geos": held, "start": self.summary.times[-weeks]})
         predictions = mark_excluded(refit.predictions, self.excluded_weeks, cols.GEO, cols.TIME)
         per_geo = {g: self._judged(score(predictions, (predictions[cols.GEO] == g) & predictions["holdout"]))
                    for g in held}
@@ -198,8 +197,8 @@ class Evaluator:
 
     def digital(self) -> list[dict]:
         clean = pd.read_parquet(self.ctx.input_path("transform", "clean.parquet"))
-        platform = platform_revenue(clean, self.summary["channels"], self.summary["times"])
-        model = dict(zip(self.summary["roi"]["channel"], self.summary["roi"]["incremental_revenue"], strict=True))
+        platform = platform_revenue(clean, self.summary.channels, self.summary.times)
+        model = dict(zip(self.summary.roi["channel"], self.summary.roi["incremental_revenue"], strict=True))
         rows, check = digital_checks(model, platform, list(self.ev.digital_checks.incrementality_bounds),
                                      self.blocking)
         self.checks.append(check)
@@ -207,14 +206,14 @@ class Evaluator:
 
     def business(self) -> dict[str, Any]:
         b = self.ev.business_checks
-        rows, check = roi_bounds_check(self.summary["roi"], self.cfg.model.priors.roi_bounds, self.blocking)
-        negative = self.summary["negative_baseline_prob"]
+        rows, check = roi_bounds_check(self.summary.roi, self.cfg.model.priors.roi_bounds, self.blocking)
+        negative = self.summary.negative_baseline_prob
         self.checks += [check, judge("negative_baseline", negative, b.max_negative_baseline_prob, "max",
                                      self.blocking, "posterior probability that the baseline is negative"),
-                        media_share_check(self.summary["media_revenue"], self.summary["total_revenue"],
+                        media_share_check(self.summary.media_revenue, self.summary.total_revenue,
                                           list(b.media_share_range), self.blocking)]
         return {"roi_bounds": rows, "negative_baseline_prob": negative,
-                "media_share": self.summary["media_revenue"] / self.summary["total_revenue"]}
+                "media_share": self.summary.media_revenue / self.summary.total_revenue}
 
 
 def _status(record: dict[str, Any]) -> dict[str, str]:
@@ -234,9 +233,6 @@ def _format(check: Check) -> str:
 
 def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point (see the module docstring)."""
-    from mmm_meridian.optimize.stage import _prepare_runtime
-
-    _prepare_runtime(ctx.cfg)
     evaluator = Evaluator(ctx)
     ev, strategies = evaluator.ev, evaluator.ev.validation_strategies
     doc: dict[str, Any] = {"interval": ev.metrics.interval, "strategies": {}}

@@ -1,8 +1,9 @@
 """INGEST (guide stage 1): load the raw table, map its columns, select the series and aggregate to weeks.
 
-Writes ``raw.parquet`` (the rows as loaded, after the series filter), ``weekly.parquet`` (the canonical weekly
-table, before cleaning) and ``ingest_summary.json`` (source, rows, period, series, channels, unmapped columns and the
-guide's success criteria).
+Writes ``raw.parquet`` (the rows as loaded, after the series filter), ``standardized.parquet`` (those rows
+standardized: canonical columns, parsed dates, the geo; what validate checks and transform cleans), ``weekly.parquet``
+(the canonical weekly table, before cleaning) and ``ingest_summary.json`` (source, rows, period, series, channels,
+unmapped columns and the guide's success criteria).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import pandas as pd
 from mmm_meridian import frame as F
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.ingest.connectors import load_with_fallback
-from mmm_meridian.ingest.standardize import apply_series_filter, check_columns, column_roles, standardize, to_weekly
+from mmm_meridian.ingest.standardize import apply_series_filter, check_columns, standardize
 from mmm_meridian.pipeline import StageContext
+from mmm_meridian.tables import standardized
+from mmm_meridian.tables.columns import column_roles
+from mmm_meridian.tables.weekly import to_weekly
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`). The weeks a series
 # needs decide which series are kept.
@@ -24,6 +28,12 @@ READS: tuple[str, ...] = ("data", "ingest", "validation.coverage_frequency.min_w
 
 def ingest(cfg: MMMConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Library core: returns (raw rows, weekly table, summary)."""
+    raw, _, weekly, summary = ingest_tables(cfg)
+    return raw, weekly, summary
+
+
+def ingest_tables(cfg: MMMConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Library core: returns (raw rows, standardized rows, weekly table, summary)."""
     loaded, attempts = load_with_fallback(cfg)
     check_columns(list(loaded.frame.columns), cfg)
     raw = apply_series_filter(loaded.frame, cfg).reset_index(drop=True)
@@ -50,12 +60,13 @@ def ingest(cfg: MMMConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
             "weeks": weeks, "min_weeks_required": min_weeks,
         },
     }
-    return raw, weekly, summary
+    return raw, std, weekly, summary
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    raw, weekly, summary = ingest(ctx.cfg)
+    raw, std, weekly, summary = ingest_tables(ctx.cfg)
     ctx.out.write_parquet("raw.parquet", raw)
+    ctx.out.write_parquet(standardized.FILE, std)
     ctx.out.write_parquet("weekly.parquet", weekly)
     ctx.out.write_json("ingest_summary.json", summary)
     ctx.extra_manifest["fingerprint"] = summary["fingerprint"]

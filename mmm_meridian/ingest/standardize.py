@@ -1,50 +1,24 @@
-"""From the user's table to the canonical weekly table (see :mod:`mmm_meridian.frame`).
+"""From the user's table to the standardized rows (see :mod:`mmm_meridian.frame`).
 
 :func:`standardize` maps and checks columns, parses dates, applies the series filter and names the geo, keeping the
-input's grain; :func:`to_weekly` aggregates it to the model's weekly grain (additive columns summed, controls by
-``data.control_aggregation``, promo as the share of promo days). Transform runs the same two steps after cleaning.
+input's grain. Ingest writes the result (``ingest/standardized.parquet``), which validate checks and transform cleans,
+and aggregates it to the model's weekly grain with :func:`mmm_meridian.tables.weekly.to_weekly` (additive columns
+summed, controls by ``data.control_aggregation``, promo as the share of promo days), as transform does after cleaning.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as F
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import DataError
+from mmm_meridian.tables.columns import column_roles
 
 log = logging.getLogger(__name__)
-_WEEKDAY = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4, "SAT": 5, "SUN": 6}
-
-
-@dataclass(frozen=True)
-class ColumnRole:
-    column: str  # user's column
-    target: str  # canonical name
-    key: str  # config key that mapped it
-
-
-def column_roles(cfg: MMMConfig) -> list[ColumnRole]:
-    """Every user column the config maps, with its canonical name and the config key that names it."""
-    d = cfg.data
-    roles = [ColumnRole(d.date_col, F.TIME, "data.date_col"), ColumnRole(d.revenue_col, F.REVENUE, "data.revenue_col")]
-    if d.revenue_per_unit_col:
-        roles.append(ColumnRole(d.revenue_per_unit_col, "_revenue_per_unit", "data.revenue_per_unit_col"))
-    for mapping, target, key in ((d.channel_map, F.spend, "channel_map"), (d.impressions_map, F.impressions,
-                                 "impressions_map"), (d.clicks_map, F.clicks, "clicks_map"),
-                                 (d.platform_reported_map, F.platform_revenue, "platform_reported_map")):
-        roles += [ColumnRole(col, target(ch), f"data.{key}.{ch}") for ch, col in mapping.items()]
-    roles += [ColumnRole(c, c, "data.controls") for c in d.controls]
-    if d.promo_col:
-        roles.append(ColumnRole(d.promo_col, F.PROMO, "data.promo_col"))
-    if d.population_col:
-        roles.append(ColumnRole(d.population_col, F.POPULATION, "data.population_col"))
-    return roles
 
 
 def check_columns(columns: list[str], cfg: MMMConfig) -> None:
@@ -177,53 +151,3 @@ def standardize(raw: pd.DataFrame, cfg: MMMConfig) -> pd.DataFrame:
     if d.revenue_per_unit_col:
         out[F.REVENUE] = out[F.REVENUE] * out.pop("_revenue_per_unit")
     return out.sort_values([F.GEO, F.TIME], kind="stable").reset_index(drop=True)
-
-
-def detect_frequency(std: pd.DataFrame) -> str:
-    """'daily' or 'weekly' from the spacing of distinct dates per geo; anything else is an error."""
-    steps = std.drop_duplicates([F.GEO, F.TIME]).groupby(F.GEO)[F.TIME].diff().dropna().dt.days
-    if steps.empty:
-        raise DataError("the data has a single date per series", where="the date column",
-                        fix="provide at least 52 weeks of daily or weekly rows")
-    step = float(np.median(steps))
-    if step == 1:
-        return "daily"
-    if step == 7:
-        return "weekly"
-    raise DataError(f"dates are {step:g} days apart (median), neither daily nor weekly", where="the date column",
-                    fix="provide daily or weekly rows")
-
-
-def to_weekly(std: pd.DataFrame, cfg: MMMConfig, frequency: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """Aggregate standardized rows to one row per (geo, week); returns the table and what was done."""
-    freq = cfg.data.frequency.value
-    freq = detect_frequency(std) if freq == "auto" else freq
-    if frequency:
-        freq = frequency
-    channels = list(cfg.data.channel_map)
-    columns = [c for c in std.columns if c not in (F.TIME, F.GEO)]
-    additive = F.additive_columns(channels, columns)
-    info: dict = {"input_frequency": freq, "dropped_partial_weeks": []}
-    if freq == "daily":
-        anchor = _WEEKDAY[cfg.data.week_start.value]
-        week = std[F.TIME] - pd.to_timedelta((std[F.TIME].dt.weekday - anchor) % 7, unit="D")
-    else:
-        week = std[F.TIME]
-    work = std.assign(**{F.TIME: week, "_days": std[F.TIME]})
-    rules = {c: (lambda s: s.sum(min_count=1)) for c in additive}
-    rules.update({c: cfg.data.control_aggregation.value for c in cfg.data.controls})
-    if F.PROMO in columns:
-        rules[F.PROMO] = "mean"
-    if F.POPULATION in columns:
-        rules[F.POPULATION] = "mean"
-    grouped = work.groupby([F.GEO, F.TIME], sort=True)
-    weekly = grouped.agg({c: rules[c] for c in columns if c in rules}).reset_index()
-    if freq == "daily":
-        days = grouped["_days"].nunique().reset_index(drop=True)
-        partial = days < cfg.data.min_days_per_week
-        edge = weekly.groupby(F.GEO)[F.TIME].transform(lambda s: (s == s.min()) | (s == s.max()))
-        drop = partial & edge
-        info["dropped_partial_weeks"] = [f"{g} {t.date()}" for g, t in weekly.loc[drop, [F.GEO, F.TIME]].values]
-        weekly = weekly[~drop].reset_index(drop=True)
-    info["weeks"] = int(weekly[F.TIME].nunique())
-    return weekly, info

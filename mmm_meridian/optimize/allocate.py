@@ -1,4 +1,4 @@
-"""One optimised plan end to end: constraints -> Meridian's optimiser -> paired posterior comparison -> guardrails.
+"""One optimised plan end to end: constraints -> the engine's optimiser -> paired posterior comparison -> guardrails.
 
 Used for the main recommendation and for every scenario preset. The reference ("current") plan is the historical
 channel mix scaled to the plan's budget, so a budget scenario is compared with spending its budget the way the
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmm_meridian.optimize import meridian_optimizer as mo
+from mmm_meridian.models.base import Engine, PlanEvaluator, Recommendation
 from mmm_meridian.optimize.constraints import MeridianConstraints, ShareBounds, spend_limits, to_meridian, violations
 from mmm_meridian.optimize.risk import compare_means, compare_plans, extrapolation, interval
 
@@ -33,7 +33,7 @@ class PlanRequest:
 class PlanResult:
     request: PlanRequest
     constraints: MeridianConstraints
-    recommendation: mo.Recommendation
+    recommendation: Recommendation
     allocation: pd.DataFrame
     comparison: dict[str, float]
     guardrails: pd.DataFrame
@@ -83,9 +83,9 @@ def allocation_table(channels: list[str], current: np.ndarray, recommended: np.n
     return table
 
 
-def optimise_plan(mmm: Any, evaluator: mo.PlanEvaluator, request: PlanRequest, *, gtol: float, width: float,
+def optimise_plan(engine: Engine, mmm: Any, evaluator: PlanEvaluator, request: PlanRequest, *, gtol: float, width: float,
                   weekly: pd.DataFrame, margin: float = 1.0, grid: Any = None) -> PlanResult:
-    """Optimise one plan with Meridian and measure it against the historical mix on the same posterior draws.
+    """Optimise one plan with the engine's optimizer and measure it against the historical mix on the same posterior draws.
 
     With the evaluator's risk analysis off (``optimization.sensitivity.enabled=false``) the plans are compared by
     their posterior means only: no draw-by-draw comparison, no intervals, no probability of beating the current mix.
@@ -93,9 +93,11 @@ def optimise_plan(mmm: Any, evaluator: mo.PlanEvaluator, request: PlanRequest, *
     channels = list(request.bounds.channels)
     historical = evaluator.historical
     constraints = to_meridian(request.bounds, historical)
-    recommendation = mo.optimize(mmm, constraints, budget=request.budget if request.fixed_budget else None,
-                                 fixed_budget=request.fixed_budget, target_mroi=request.target_mroi, gtol=gtol,
-                                 interval=width, grid=grid if request.fixed_budget else None)
+    recommendation = engine.optimize(
+        mmm, pct_of_spend=constraints.pct_of_spend, lower=constraints.spend_constraint_lower,
+        upper=constraints.spend_constraint_upper, budget=request.budget if request.fixed_budget else None,
+        fixed_budget=request.fixed_budget, target_mroi=request.target_mroi, gtol=gtol, interval=width,
+        grid=grid if request.fixed_budget else None)
     current = historical / historical.sum() * request.budget
     low, high = spend_limits(request.bounds, request.budget)
     if evaluator.risk:
@@ -103,9 +105,9 @@ def optimise_plan(mmm: Any, evaluator: mo.PlanEvaluator, request: PlanRequest, *
         rec_draws = evaluator.outcome_draws(recommendation.spend)
         allocation = allocation_table(channels, current, recommendation.spend, cur_draws, rec_draws, low, high, width)
         comparison: dict[str, Any] = compare_plans(cur_draws, rec_draws, width)
-    else:  # risk analysis off: posterior means only, Meridian's own for the recommended plan
+    else:  # risk analysis off: posterior means only, the engine's own for the recommended plan
         cur_mean = evaluator.outcome_mean(current)
-        rec_mean = recommendation.meridian_mean_outcome
+        rec_mean = recommendation.mean_outcome
         allocation = allocation_table(channels, current, recommendation.spend, cur_mean[None, :], rec_mean[None, :],
                                       low, high, None)
         comparison = compare_means(cur_mean, rec_mean)

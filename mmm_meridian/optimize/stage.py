@@ -1,6 +1,7 @@
-"""OPTIMIZE stage: allocate the budget with Meridian's ``BudgetOptimizer`` under the business's share constraints.
+"""OPTIMIZE stage: allocate the budget with the engine's own optimizer (Meridian's ``BudgetOptimizer``, PyMC-Marketing's
+budget optimizer) under the business's share constraints.
 
-Reads ``train/model.binpb``. Writes to ``optimize/``:
+Reads the train stage's saved model. Writes to ``optimize/``:
 
 - ``allocation.csv``: per channel current and recommended spend, change %, shares, min / max spend, current and
   expected ROI, incremental revenue (posterior mean and interval), scale vs history and an extrapolation flag;
@@ -11,7 +12,7 @@ Reads ``train/model.binpb``. Writes to ``optimize/``:
   constraints (user bounds, Meridian's arguments, satisfied or not), guardrails and business notes;
   ``sensitivity`` says whether the paired risk analysis ran (``optimization.sensitivity.enabled``): when it is off,
   the plans are compared by posterior means only, so no interval or probability is written (null / absent columns);
-- ``response_curves.csv`` and Meridian's ``optimization_summary.html`` (when enabled).
+- ``response_curves.csv`` and the engine's ``optimization_summary.html`` (when enabled and the engine has one).
 
 Objectives: ``roas`` maximises incremental revenue at a fixed budget (``optimization.budget`` or the historical
 total); ``profit`` lets the budget move (Meridian's flexible budget) and spends while the marginal ROI x margin
@@ -26,8 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmm_meridian import models
 from mmm_meridian.config.decisions import Objective, OptimizationConfig
 from mmm_meridian.errors import ConfigError, UserError
+from mmm_meridian.models.base import Engine
 from mmm_meridian.optimize.constraints import (
     bounds_reach,
     check_current_mix,
@@ -39,18 +42,9 @@ from mmm_meridian.optimize.constraints import (
 from mmm_meridian.optimize.risk import business_notes
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
-READS: tuple[str, ...] = ("optimization",)
+READS: tuple[str, ...] = ("optimization", "model.backend")
 
 HTML_FILE = "optimization_summary.html"
-
-
-def _prepare_runtime(cfg: Any) -> None:
-    """Set the backend / device environment before Meridian's first import in this process."""
-    from mmm_meridian.train import runtime
-
-    plan = runtime.plan(cfg.runtime)
-    if runtime.matches_loaded(plan):
-        runtime.apply(plan)
 
 
 def main_request(opt: OptimizationConfig, channels: list[str], historical: np.ndarray) -> Any:
@@ -149,17 +143,16 @@ def preflight(opt: OptimizationConfig, channels: list[str], historical: np.ndarr
                               "forces_extrapolation": r.forces_extrapolation} for r in reach]}
 
 
-def build_shared_grid(mmm: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray) -> Any:
-    from mmm_meridian.optimize import meridian_optimizer as mo
-
+def build_shared_grid(engine: Engine, mmm: Any, opt: OptimizationConfig, channels: list[str],
+                      historical: np.ndarray) -> Any:
     requests = fixed_budget_requests(opt, channels, historical)
     if not requests:
         return None
     highest = np.max([spend_limits(r.bounds, r.budget)[1] for r in requests], axis=0)
-    return mo.shared_grid(mmm, historical, highest, max(r.budget for r in requests), opt.gtol)
+    return engine.shared_grid(mmm, historical, highest, max(r.budget for r in requests), opt.gtol)
 
 
-def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray,
+def scenario_rows(engine: Engine, mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray,
                   weekly: pd.DataFrame, log: Any, reuse: Any = None, grid: Any = None) -> pd.DataFrame:
     """Optimise every scenario preset at a fixed budget; infeasible presets get a row saying why."""
     from mmm_meridian.optimize.allocate import optimise_plan
@@ -179,7 +172,7 @@ def scenario_rows(mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: l
         same = reuse is not None and reuse.request.fixed_budget and np.isclose(reuse.request.budget, budget) \
             and np.array_equal(reuse.request.bounds.low, bounds.low) \
             and np.array_equal(reuse.request.bounds.high, bounds.high)
-        result = reuse if same else optimise_plan(mmm, evaluator, request, gtol=opt.gtol,
+        result = reuse if same else optimise_plan(engine, mmm, evaluator, request, gtol=opt.gtol,
                                                   width=opt.sensitivity.interval, weekly=weekly, margin=opt.margin,
                                                   grid=grid)
         c = result.comparison
@@ -298,42 +291,43 @@ def preflight_check(cfg: Any, store: Any, log: Any) -> bool:
 def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point (see the module docstring)."""
     opt: OptimizationConfig = ctx.cfg.optimization
-    _prepare_runtime(ctx.cfg)
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    engine = models.for_config(ctx.cfg)
+    engine.apply(engine.plan(ctx.cfg.runtime))
     from mmm_meridian.optimize.allocate import optimise_plan
 
-    mmm = mo.load_model(ctx.input_path("train", "model.binpb"))
-    channels, historical, weekly = mo.channel_names(mmm), mo.historical_spend(mmm), mo.weekly_spend(mmm)
+    mmm = engine.load(ctx.input_path("train", engine.model_file))
+    channels, historical = engine.channel_names(mmm), engine.historical_spend(mmm)
+    weekly = engine.weekly_spend(mmm)
     if not historical.sum() > 0:
-        raise UserError("the model has no media spend to allocate", where="train/model.binpb",
+        raise UserError("the model has no media spend to allocate", where=f"train/{engine.model_file}",
                         fix="check data.channel_map and re-run the pipeline")
-    used, total = mo.thin_posterior(mmm, opt.max_posterior_draws)
+    used, total = engine.thin(mmm, opt.max_posterior_draws, key="optimization")
     if used < total:
         ctx.log.info("optimize: using %d of the fit's %d posterior draws (optimization.max_posterior_draws)", used,
                      total)
     request = main_request(opt, channels, historical)
     checks = preflight(opt, channels, historical, weekly, ctx.log)
-    evaluator = mo.PlanEvaluator(mmm, opt.sensitivity.n_draws, risk=opt.sensitivity.enabled)
+    evaluator = engine.plan_evaluator(mmm, opt.sensitivity.n_draws, opt.sensitivity.enabled)
     if not opt.sensitivity.enabled:
         ctx.log.info("optimize: risk analysis off (optimization.sensitivity.enabled=false): plans are compared by "
                      "their posterior means only, with no intervals and no probability of beating the current mix")
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
                  opt.objective.value, len(channels), request.budget, request.bounds.as_dict())
     grid = build_shared_grid(mmm, opt, channels, historical)
-    result = optimise_plan(mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval,
+    result = optimise_plan(engine, mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval,
                            weekly=weekly if opt.flag_extrapolation else pd.DataFrame(), margin=opt.margin, grid=grid)
     if not result.constraints_satisfied:
         ctx.log.warning("optimize: the recommendation misses a bound by more than Meridian's grid step: %s",
                         {k: round(v, 2) for k, v in result.violations.items() if v > result.tolerance})
     ctx.out.write_csv("allocation.csv", result.allocation)
-    scenarios = scenario_rows(mmm, evaluator, opt, channels, historical,
+    scenarios = scenario_rows(engine, mmm, evaluator, opt, channels, historical,
                               weekly if opt.flag_extrapolation else pd.DataFrame(), ctx.log, reuse=result, grid=grid)
     ctx.out.write_csv("scenarios.csv", scenarios)
-    curves = mo.bounded_response_curves(result.recommendation.results) \
+    curves = engine.response_curves(mmm, result.recommendation) \
         if opt.meridian_html or opt.response_curves else None
-    html = opt.meridian_html and mo.write_html(result.recommendation, ctx.out.dir, HTML_FILE, curves)
+    html = opt.meridian_html and engine.write_optimizer_html(result.recommendation, ctx.out.dir, HTML_FILE, curves)
     if opt.response_curves:
-        ctx.out.write_csv("response_curves.csv", mo.response_curves(result.recommendation, curves))
+        ctx.out.write_csv("response_curves.csv", curves)
     notes = business_notes(opt.business_notes, result.guardrails, result.constraints.centre_is_historical)
     doc = summary_document(opt, result, historical, notes, html, scenarios)
     doc["posterior_draws"] = {"used": used, "in_fit": total}

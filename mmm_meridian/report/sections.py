@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from mmm_meridian.models.base import ModelOutputs
 from mmm_meridian.report import quality
 from mmm_meridian.report.deck import Deck, escape
 from mmm_meridian.report.formatting import interval, is_number, label, money, pct, ratio, share
-from mmm_meridian.report.meridian_outputs import ModelOutputs
 from mmm_meridian.report.sources import ReportInputs
 
 RISK_OFF = ("no interval or probability: the risk analysis was off (optimization.sensitivity.enabled=false), so "
@@ -144,7 +144,7 @@ def contributions(deck: Deck, data: ReportData) -> None:
     deck.page_break()
     deck.heading("What drives revenue")
     if data.model is None:
-        deck.note("Contributions over time and the revenue decomposition need train/model.binpb, which is missing.")
+        deck.note("Contributions over time and the revenue decomposition need the trained model (train/), which is missing.")
         return
     deck.text("Revenue each media channel brought in, week by week (what the model attributes to media on top of "
               "the revenue that would have come anyway).", "small")
@@ -202,7 +202,7 @@ def curves(deck: Deck, data: ReportData) -> None:
     deck.heading("Response curves")
     if "curves" not in data.charts:
         deck.note("Response curves need Meridian's analysis of the trained model (optimize/response_curves.csv or "
-                  "train/model.binpb); neither is available.")
+                  "the trained model in train/); neither is available.")
         return
     deck.image(data.charts["curves"], max_height=390)
     deck.text("Each curve shows the revenue a channel drives as its spend over the period changes; black dot: current "

@@ -107,8 +107,9 @@ def read_roi(path: Path) -> pd.DataFrame:
     return roi
 
 
-def load_inputs(folders: dict[str, Path]) -> ReportInputs:
-    """Read every artifact the report uses from the stage folders in ``folders`` (stage name -> folder)."""
+def load_inputs(folders: dict[str, Path], model_file: str = "model.binpb") -> ReportInputs:
+    """Read every artifact the report uses from the stage folders in ``folders`` (stage name -> folder);
+    ``model_file`` is the engine's saved model in ``train/``."""
 
     def where(stage: str) -> Path:
         return folders.get(stage, Path("/nonexistent") / stage)
@@ -122,11 +123,11 @@ def load_inputs(folders: dict[str, Path]) -> ReportInputs:
     inputs.diagnostics = _json(where("train") / "diagnostics.json", inputs, "train")
     plausibility = where("train") / "plausibility.json"
     inputs.plausibility = _json(plausibility, inputs, "train") if plausibility.is_file() else None
-    model = where("train") / "model.binpb"
-    inputs.model_path = model if model.is_file() else None
+    model = where("train") / model_file
+    inputs.model_path = model if model.exists() else None
     if inputs.model_path is None:
-        inputs.note("train/model.binpb is missing: contributions over time, the fit chart, marginal ROI and "
-                    "Meridian's model summary are left out (run `mmm train`)")
+        inputs.note(f"train/{model_file} is missing: contributions over time, the fit chart, marginal ROI and "
+                    "the engine's model summary are left out (run `mmm train`)")
     opt = where("optimize")
     inputs.allocation = _table(opt / "allocation.csv", inputs, "optimize", ALLOCATION_COLUMNS)
     inputs.scenarios = _table(opt / "scenarios.csv", inputs, "optimize", SCENARIO_COLUMNS)

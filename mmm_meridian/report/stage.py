@@ -7,8 +7,8 @@ mandatory, absent inputs leave their section out with a note). Writes to ``repor
 - ``dashboard/<table>.csv|.parquet`` with ``SCHEMA.md`` / ``schema.json`` (``reports.dashboard_exports``);
 - ``attribution_report.csv`` (``reports.attribution_report``) and ``optimization_recommendations.csv``
   (``reports.optimization_recommendations``);
-- ``model_summary.html`` (Meridian's model results page) and ``optimization_summary.html`` (copied from optimize)
-  when ``reports.meridian_html``.
+- ``model_summary.html`` (the Meridian engine's model results page) and ``optimization_summary.html`` (copied from
+  optimize) when ``reports.meridian_html`` and the engine writes them.
 """
 
 from __future__ import annotations
@@ -19,16 +19,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as cols
-from mmm_meridian.report import charts, dashboard, meridian_outputs, quality, sections
+from mmm_meridian import models
+from mmm_meridian.models.base import ModelOutputs
+from mmm_meridian.report import charts, dashboard, quality, sections
 from mmm_meridian.report.deck import Deck
 from mmm_meridian.report.formatting import label, ratio
 from mmm_meridian.report.sources import ReportInputs, load_inputs
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
-READS: tuple[str, ...] = ("reports", "project")
+READS: tuple[str, ...] = ("reports", "project", "model.backend")
+MODEL_SUMMARY_FILE = "model_summary.html"
 
 DECK_FILE = "executive_deck.pdf"
 
@@ -174,31 +178,41 @@ def build_deck(data: sections.ReportData, path: Path) -> Path:
     return deck.build(path)
 
 
-def total_revenue(inputs: ReportInputs, model: meridian_outputs.ModelOutputs | None) -> float | None:
+def mark_excluded(fit: pd.DataFrame, excluded_weeks: list[str]) -> pd.DataFrame:
+    """``fit`` with ``kpi_excluded`` set on the weeks whose revenue is a placeholder (``kpi_long_gaps=exclude``) and
+    their ``actual`` emptied (NaN): it is not revenue, and the chart shows those weeks as a shaded gap."""
+    out = fit.copy()
+    out["kpi_excluded"] = pd.to_datetime(out["time"]).dt.strftime("%Y-%m-%d").isin(set(excluded_weeks)).to_numpy()
+    out.loc[out["kpi_excluded"], "actual"] = np.nan
+    return out
+
+
+def total_revenue(inputs: ReportInputs, model: ModelOutputs | None) -> float | None:
     """Revenue over the (geo, week) cells with real revenue (placeholder cells of ``kpi_long_gaps=exclude`` left
     out; a week excluded in one geo keeps the other geos' revenue)."""
     if inputs.clean is not None:
         placeholder = cols.excluded_rows(inputs.clean, (inputs.feature_spec or {}).get("excluded_weeks") or {})
         return float(inputs.clean.loc[~placeholder, cols.REVENUE].sum())
     if model is not None:
-        return float(model.fit["actual"].sum())  # NaN (skipped) on excluded weeks: see meridian_outputs.mark_excluded
+        return float(model.fit["actual"].sum())  # NaN (skipped) on excluded weeks: see mark_excluded
     return None
 
 
 def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point (see the module docstring)."""
     cfg, out = ctx.cfg, ctx.out
-    inputs = load_inputs(ctx.inputs)
+    engine = models.for_config(cfg)
+    inputs = load_inputs(ctx.inputs, engine.model_file)
     model, mmm = None, None
     if inputs.model_path is not None:
-        mmm = meridian_outputs.load(cfg, inputs.model_path)
-        used, total = meridian_outputs.thin(cfg, mmm)
+        engine.apply(engine.plan(cfg.runtime))
+        mmm = engine.load(inputs.model_path)
+        used, total = engine.thin(mmm, cfg.reports.max_posterior_draws, key="reports")
         if used < total:
             ctx.log.info("report: model analyses on %d of the fit's %d posterior draws (reports.max_posterior_draws)",
                          used, total)
-        model = meridian_outputs.model_outputs(cfg, mmm, inputs.control_kinds,
-                                               with_curves=inputs.response_curves is None)
-        model.fit = meridian_outputs.mark_excluded(model.fit, inputs.excluded_weeks)
+        model = engine.model_outputs(mmm, inputs.control_kinds, with_curves=inputs.response_curves is None)
+        model.fit = mark_excluded(model.fit, inputs.excluded_weeks)
     curves = inputs.response_curves if inputs.response_curves is not None else (model.response_curves if model
                                                                                  else None)
     metrics = quality.metric_rows(inputs.metrics)
@@ -227,7 +241,7 @@ def run(ctx: Any) -> dict[str, Any]:
         summary["dashboard_tables"] = len(schema["tables"])
     if cfg.reports.meridian_html:
         if mmm is not None:
-            summary["model_summary_html"] = meridian_outputs.write_model_summary(cfg, mmm, out.dir) is not None
+            summary["model_summary_html"] = engine.write_model_summary(mmm, out.dir, MODEL_SUMMARY_FILE) is not None
         if inputs.optimize_html is not None:
             shutil.copy2(inputs.optimize_html, out.path(inputs.optimize_html.name))
     media_share = data.media_revenue / data.total_revenue if data.total_revenue else None

@@ -1,8 +1,10 @@
-"""TRAIN stage: fit Meridian on the features stage's inputs, gate on convergence and plausibility, save the model and ROI table.
+"""TRAIN stage: fit the configured engine on the features stage's inputs, gate on convergence and plausibility, save
+the model and ROI table.
 
-Outputs in ``train/``: ``model.binpb`` (Meridian's protobuf serialization with data, spec, prior and posterior
-draws: :func:`mmm_meridian.train.meridian_adapter.load_model` reloads it without refitting), ``diagnostics.json``
-(max R-hat, min ESS, per parameter, divergences, converged flag, timings, backend, device), ``roi.csv`` (channel,
+Outputs in ``train/``: the saved model (the engine's ``model_file``: Meridian's ``model.binpb`` protobuf, the PyMC
+engine's netCDF; data, spec, prior and posterior draws: the engine's ``load`` reloads it without refitting),
+``diagnostics.json``
+(max R-hat, min ESS, per parameter, divergences, converged flag, timings, engine and versions, backend, device), ``roi.csv`` (channel,
 spend, incremental_revenue, roi_mean, roi_median, roi_lo_90, roi_hi_90), ``plausibility.json`` (the plausibility
 gate's figures and verdict: :mod:`mmm_meridian.train.plausibility`) and, when ``training.rolling_splits.enabled``,
 ``splits/<i>/`` per walk-forward split (see :mod:`mmm_meridian.train.rolling`).
@@ -10,39 +12,26 @@ gate's figures and verdict: :mod:`mmm_meridian.train.plausibility`) and, when ``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
 import pandas as pd
 
 from mmm_meridian import frame as cols
+from mmm_meridian import models
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.errors import UserError
 from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
+from mmm_meridian.models.diagnostics import Diagnostics, gate
+from mmm_meridian.models.jobs import job_from_config, run_in_subprocess, run_job
 from mmm_meridian.pipeline import stage_config
-from mmm_meridian.train import plausibility, quarantine, runtime
-from mmm_meridian.train.diagnostics import Diagnostics, gate
-from mmm_meridian.train.fit import FitJob, run_job
-from mmm_meridian.train.rolling import run_job_in_subprocess, run_rolling
+from mmm_meridian.train import plausibility, quarantine
+from mmm_meridian.train.rolling import run_rolling
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`): chain and
 # reconstruction batching change the random streams and so the draws.
-READS: tuple[str, ...] = ("training", "complexity", "runtime.backend", "runtime.precision",
+READS: tuple[str, ...] = ("training", "complexity", "model.backend", "runtime.backend", "runtime.precision",
                           "runtime.chain_batch_size", "runtime.reconstruction_batch_size")
-
-
-def make_job(ctx: Any, plan: runtime.RuntimePlan) -> FitJob:
-    """The main fit's job from the config and the features stage's artifacts."""
-    cfg = ctx.cfg
-    spec = FeatureSpec.read(ctx.input_path("features", SPEC_FILE))
-    thresholds = cfg.complexity.identifiability.to_dict()
-    return FitJob(inputs_path=str(ctx.input_path("features", INPUTS_FILE)),
-                  spec_path=str(ctx.input_path("features", SPEC_FILE)),
-                  sampler=dataclasses.asdict(cfg.training.sampler), thresholds=thresholds, runtime=plan.to_dict(),
-                  holdout_weeks=spec.holdout_weeks, chain_batch_size=cfg.runtime.chain_batch_size,
-                  reconstruction_batch_size=cfg.runtime.reconstruction_batch_size,
-                  progress_every_s=cfg.training.progress_every_s, label="train")
 
 
 def check_plausibility(ctx: Any, diagnostics: Diagnostics) -> plausibility.Plausibility:
@@ -66,22 +55,23 @@ def check_plausibility(ctx: Any, diagnostics: Diagnostics) -> plausibility.Plaus
 def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point (see the module docstring)."""
     cfg = ctx.cfg
-    plan = runtime.plan(cfg.runtime)
-    if plan.backend == "tensorflow":
+    engine = models.for_config(cfg)
+    plan = engine.plan(cfg.runtime)
+    if plan.engine == "meridian" and plan.backend == "tensorflow":
         ctx.log.info("train: Meridian's TensorFlow backend is deprecated and about 3x slower than JAX here")
-    job = make_job(ctx, plan)
+    job = job_from_config(cfg, ctx.input_path("features", SPEC_FILE).parent, plan)
     train_dir = ctx.store.stage_dir("train")
     features = ctx.store.manifest("features")
     key = quarantine.fit_key(stage_config(cfg, "train"), features.digest if features is not None else "")
     held = quarantine.matching(train_dir, key)
     if held is not None:  # the same config and inputs were fitted and refused: judge that fit again, no resampling
         quarantine.promote(held, ctx.out.dir)
-    elif runtime.matches_loaded(plan):
-        runtime.apply(plan)
+    elif engine.apply(plan):
         run_job(job, ctx.out.dir)
     else:
-        ctx.log.info("train: Meridian is loaded with another backend in this process; fitting in a subprocess")
-        run_job_in_subprocess(job, ctx.out.dir, plan, cfg.training.split_timeout_s, "the train fit")
+        ctx.log.info("train: the engine is loaded with other runtime settings in this process; fitting in a "
+                     "subprocess")
+        run_in_subprocess(job, ctx.out.dir, engine.child_env(plan), cfg.training.split_timeout_s, "the train fit")
     diagnostics_path = ctx.out.dir / "diagnostics.json"
     diagnostics = Diagnostics.from_dict(json.loads(diagnostics_path.read_text(encoding="utf-8")))
     thresholds = cfg.convergence_gate()
@@ -102,7 +92,7 @@ def run(ctx: Any) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "converged": diagnostics.converged, "max_rhat": diagnostics.max_rhat, "min_ess": diagnostics.min_ess,
         "divergences": diagnostics.divergences, "sampling_seconds": diagnostics.extra.get("sampling_seconds"),
-        "backend": diagnostics.extra.get("backend"), "device": diagnostics.extra.get("device"),
+        "engine": engine.name, "backend": diagnostics.extra.get("backend"), "device": diagnostics.extra.get("device"),
         "preset": cfg.training.preset, "promoted_from_quarantine": held is not None}
     summary["plausible"] = verdict.passed
     summary["media_share"] = round(verdict.media_share, 4)
@@ -113,7 +103,8 @@ def run(ctx: Any) -> dict[str, Any]:
         weeks = sorted(pd.to_datetime(inputs[cols.TIME]).unique())
         root = ctx.out.dir / "splits"
         root.mkdir(parents=True, exist_ok=True)
-        splits = run_rolling(job, weeks, cfg.training.rolling_splits, root, plan, cfg.training.split_timeout_s)
+        splits = run_rolling(job, weeks, cfg.training.rolling_splits, root, engine.child_env(plan),
+                             cfg.training.split_timeout_s)
         summary["splits"] = int(len(splits))
         summary["splits_converged"] = int(splits["converged"].sum())
     ctx.extra_manifest["runtime"] = plan.to_dict()

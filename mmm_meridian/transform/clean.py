@@ -9,11 +9,12 @@ import pandas as pd
 from mmm_meridian import frame as F
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import DataError
-from mmm_meridian.ingest.standardize import detect_frequency, standardize, to_weekly
+from mmm_meridian.tables.duplicates import additive_columns
+from mmm_meridian.tables.weekly import detect_frequency, to_weekly, week_start
 from mmm_meridian.transform.cleaning_log import CleaningLog, period_labels
-from mmm_meridian.transform.duplicates import additive_columns, resolve_duplicates
+from mmm_meridian.transform.duplicates import resolve_duplicates
 from mmm_meridian.transform.missing import EXCLUDED, INSERTED, impute_missing
-from mmm_meridian.transform.outliers import cap_outliers, week_start
+from mmm_meridian.transform.outliers import cap_outliers
 
 
 def model_columns(weekly: pd.DataFrame, cfg: MMMConfig) -> list[str]:
@@ -61,11 +62,11 @@ def _excluded_weeks(std: pd.DataFrame, weekly: pd.DataFrame, cfg: MMMConfig, fre
     return out
 
 
-def transform(raw: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+def transform(std: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Clean the ingested rows and aggregate them to the canonical weekly table.
 
     Args:
-        raw: ``ingest/raw.parquet`` (the user's rows after the series filter).
+        std: ``ingest/standardized.parquet`` (the user's rows after the series filter, with canonical columns).
         cfg: the typed config (``data.*`` maps the columns, ``enhanced_cleaning.*`` sets the rules).
 
     Returns:
@@ -74,7 +75,7 @@ def transform(raw: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str
     Raises:
         DataError: a rule is set to fail on what it found, or a model column still has missing values.
     """
-    std = standardize(raw, cfg)
+    rows_in = len(std)
     frequency = cfg.data.frequency.value
     frequency = detect_frequency(std) if frequency == "auto" else frequency
     log = CleaningLog()
@@ -101,7 +102,7 @@ def transform(raw: pd.DataFrame, cfg: MMMConfig) -> tuple[pd.DataFrame, dict[str
                         f"{dict(missing.astype(int))}", where="transform/clean.parquet",
                         fix="map a column that holds data, or drop the empty channel/control from the data config")
     change = {c: round(ledger["output"][c] - ledger["input"][c], 6) for c in additive}
-    report = {"input_frequency": frequency, "rows_in": int(len(raw)), "weeks_out": int(weekly[F.TIME].nunique()),
+    report = {"input_frequency": frequency, "rows_in": int(rows_in), "weeks_out": int(weekly[F.TIME].nunique()),
               "geos": sorted(weekly[F.GEO].unique().tolist()), "additive_columns": additive,
               "totals": ledger, "total_change": change,
               "total_change_pct": {c: (round(100 * change[c] / ledger["input"][c], 4) if ledger["input"][c] else 0.0)

@@ -6,8 +6,8 @@ busy season. Each value is compared with its local level as a ratio; ``contextua
 its ``winsorize_percentile`` over the series, ``iqr`` at Q3 + ``iqr_multiplier`` x IQR of the ratios, ``none`` leaves
 the data alone; a capped value becomes local level x cap ratio. Only the upper tail is capped: low values (a dark week, zero spend) carry
 meaning in a marketing mix, spikes are what distort it. When ``exempt_promo_periods`` is on, rows in promotion weeks
-(``data.promo_col`` > 0 on any day of the week, or a ``promo_calendar`` period) are neither capped nor used to compute
-the cap, so a promotion's real peak survives and does not raise the bar for the other weeks.
+(``data.promo_col`` > 0 on any day of the week, or a ``promo_calendar`` period: :func:`promo_mask`) are neither capped
+nor used to compute the cap, so a promotion's real peak survives and does not raise the bar for the other weeks.
 """
 
 from __future__ import annotations
@@ -19,21 +19,13 @@ from mmm_meridian import frame as F
 from mmm_meridian.config.quality import OutlierPolicy
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import ConfigError
+from mmm_meridian.tables.promo import promo_mask
 from mmm_meridian.transform.cleaning_log import CleaningLog
 from mmm_meridian.transform.missing import EXCLUDED
 
 _FAMILIES = {"spend": F.spend, "impressions": F.impressions, "clicks": F.clicks,
              "platform_revenue": F.platform_revenue}
 LOCAL_WINDOW = {"daily": 15, "weekly": 5}
-_WEEKDAY = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4, "SAT": 5, "SUN": 6}
-
-
-def week_start(times: pd.Series, cfg: MMMConfig, frequency: str) -> pd.Series:
-    """The week each date is aggregated into (as ``to_weekly`` does)."""
-    if frequency != "daily":
-        return times
-    anchor = _WEEKDAY[cfg.data.week_start.value]
-    return times - pd.to_timedelta((times.dt.weekday - anchor) % 7, unit="D")
 
 
 def target_columns(std: pd.DataFrame, cfg: MMMConfig) -> list[str]:
@@ -51,20 +43,6 @@ def target_columns(std: pd.DataFrame, cfg: MMMConfig) -> list[str]:
                               where="config key enhanced_cleaning.outliers.targets",
                               fix=f"choose from {['revenue', *_FAMILIES, *cfg.data.controls]}")
     return [c for c in columns if c in std.columns]
-
-
-def promo_mask(std: pd.DataFrame, cfg: MMMConfig, frequency: str) -> np.ndarray:
-    """True on rows inside a promotion week (promo column or calendar)."""
-    weeks = week_start(std[F.TIME], cfg, frequency)
-    in_promo = pd.Series(False, index=std.index)
-    if F.PROMO in std.columns:
-        promo_week = (std[F.PROMO].fillna(0) > 0).groupby([std[F.GEO], weeks]).transform("max")
-        in_promo |= promo_week.astype(bool)
-    for period in cfg.enhanced_cleaning.outliers.promo_calendar:
-        start, _, end = str(period).partition("..")
-        first, last = pd.Timestamp(start.strip()), pd.Timestamp((end or start).strip())
-        in_promo |= (weeks >= week_start(pd.Series([first]), cfg, frequency).iloc[0]) & (std[F.TIME] <= last)
-    return in_promo.to_numpy()
 
 
 def cap_ratio(ratios: np.ndarray, cfg: MMMConfig) -> float | None:

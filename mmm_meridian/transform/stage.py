@@ -1,16 +1,16 @@
 """TRANSFORM (guide stage 3): clean the ingested rows with a log of every change and write the weekly table.
 
-Reads ``ingest/raw.parquet``; writes ``clean.parquet`` (the canonical weekly table, no missing values in the model's
-columns) and ``cleaning_log.json`` (every change, warnings, per-rule totals, and how each additive total moved).
+Reads ``ingest/standardized.parquet`` (the ingested rows, standardized once by ingest); writes ``clean.parquet`` (the
+canonical weekly table, no missing values in the model's columns) and ``cleaning_log.json`` (every change, warnings,
+per-rule totals, and how each additive total moved).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from mmm_meridian.pipeline import StageContext
+from mmm_meridian.tables.standardized import read_standardized
 from mmm_meridian.transform.clean import transform
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
@@ -18,8 +18,7 @@ READS: tuple[str, ...] = ("enhanced_cleaning",)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    raw = pd.read_parquet(ctx.input_path("ingest", "raw.parquet"))
-    weekly, report = transform(raw, ctx.cfg)
+    weekly, report = transform(read_standardized(ctx), ctx.cfg)
     ctx.out.write_parquet("clean.parquet", weekly)
     ctx.out.write_json("cleaning_log.json", report)
     for rule, info in report["by_rule"].items():

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from mmm_meridian.config.root import MMMConfig
-from mmm_meridian.ingest.standardize import detect_frequency, standardize
+from mmm_meridian.tables.weekly import detect_frequency
 from mmm_meridian.validate import coverage, identifiability, sanity
 from mmm_meridian.validate.checks import Check, Status, apply_thresholds, score
 
@@ -43,10 +43,10 @@ GATE_ADVICE = ("Strict data quality requirements: raise validation.quality_thres
                "anyway on data that fails, set validation.override_gate=true (the report keeps saying it failed)")
 
 
-def run_checks(raw: pd.DataFrame, weekly: pd.DataFrame, cfg: MMMConfig,
+def run_checks(std: pd.DataFrame, weekly: pd.DataFrame, cfg: MMMConfig,
                today: pd.Timestamp | None = None) -> list[Check]:
-    """Every applicable check on the ingested rows (``raw``) and the weekly table (``weekly``)."""
-    std = standardize(raw, cfg)
+    """Every applicable check on the ingested rows (``std``: ``ingest/standardized.parquet``, the rows at the input's
+    grain with canonical columns) and the weekly table (``weekly``: ``ingest/weekly.parquet``)."""
     frequency = cfg.data.frequency.value
     frequency = detect_frequency(std) if frequency == "auto" else frequency
     today = today if today is not None else pd.Timestamp.today().normalize()

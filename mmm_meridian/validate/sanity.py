@@ -11,10 +11,10 @@ import pandas as pd
 from mmm_meridian import frame as F
 from mmm_meridian.config.quality import KpiLongGapPolicy, KpiMissingPolicy
 from mmm_meridian.config.root import MMMConfig
-from mmm_meridian.ingest.standardize import column_roles
-from mmm_meridian.transform.duplicates import additive_columns, classify_duplicates, non_additive_rules
-from mmm_meridian.transform.missing import LONG_GAP_FIX, kpi_gap_summary, long_kpi_gaps
-from mmm_meridian.transform.outliers import promo_mask
+from mmm_meridian.tables.columns import column_roles
+from mmm_meridian.tables.duplicates import additive_columns, classify_duplicates, non_additive_rules
+from mmm_meridian.tables.gaps import LONG_GAP_FIX, kpi_gap_summary, long_kpi_gaps
+from mmm_meridian.tables.promo import promo_mask
 from mmm_meridian.validate.checks import Check, Status
 
 GROUP = "value_sanity"

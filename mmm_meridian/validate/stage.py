@@ -1,7 +1,7 @@
 """VALIDATE (guide stage 2): score data quality and gate the run.
 
-Reads ``ingest/raw.parquet`` and ``ingest/weekly.parquet``; writes ``validation_report.json`` (score, passed, every
-check, the common adjustments that apply) and prints a summary. When the gate fails (score below
+Reads ``ingest/standardized.parquet`` and ``ingest/weekly.parquet``; writes ``validation_report.json`` (score, passed,
+every check, the common adjustments that apply) and prints a summary. When the gate fails (score below
 ``min_validation_score`` or a critical check failed) and ``validation.override_gate`` is off, the stage raises a
 ``DataError`` naming the failing checks; since the runner discards a failed stage's folder, the report is also
 written to ``<paths.artifacts>/validate_failed_report.json`` for the user to read.
@@ -17,6 +17,7 @@ import pandas as pd
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.errors import DataError
 from mmm_meridian.pipeline import StageContext
+from mmm_meridian.tables.standardized import read_standardized
 from mmm_meridian.validate.report import build_report, render_summary, run_checks
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`): the
@@ -31,9 +32,9 @@ def _short(message: str, limit: int = 400) -> str:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    raw = pd.read_parquet(ctx.input_path("ingest", "raw.parquet"))
+    std = read_standardized(ctx)
     weekly = pd.read_parquet(ctx.input_path("ingest", "weekly.parquet"))
-    report = build_report(run_checks(raw, weekly, ctx.cfg), ctx.cfg)
+    report = build_report(run_checks(std, weekly, ctx.cfg), ctx.cfg)
     ctx.out.write_json("validation_report.json", report)
     summary = render_summary(report)
     failed_path = Path(ctx.cfg.paths.artifacts) / FAILED_REPORT

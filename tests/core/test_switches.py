@@ -107,7 +107,7 @@ def test_project_description_data_version_and_owner_are_on_the_report_cover(make
 
 
 def test_target_mroi_is_the_marginal_roi_meridian_spends_down_to(make_cfg, monkeypatch):
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.models.meridian import optimizer as mo
     from mmm_meridian.optimize.constraints import to_meridian
     from mmm_meridian.optimize.stage import main_request
 
@@ -120,7 +120,8 @@ def test_target_mroi_is_the_marginal_roi_meridian_spends_down_to(make_cfg, monke
         def optimize(self, **kwargs):
             calls.append(kwargs)
             spend = np.full(6, 100.0)
-            data = type("Data", (dict,), {"attrs": {}})({"spend": spend})
+            outcome = SimpleNamespace(sel=lambda metric: np.zeros(6))
+            data = type("Data", (dict,), {"attrs": {}})({"spend": spend, "incremental_outcome": outcome})
             return SimpleNamespace(optimized_data=data, optimization_grid=SimpleNamespace(spend_step_size=1.0))
 
     monkeypatch.setattr(mo.meridian_optimizer, "BudgetOptimizer", FakeBudgetOptimizer)
@@ -132,7 +133,9 @@ def test_target_mroi_is_the_marginal_roi_meridian_spends_down_to(make_cfg, monke
         request = main_request(cfg.optimization, cfg.channels, historical)
         assert request.fixed_budget is False
         targets[target] = request.target_mroi
-        mo.optimize(None, to_meridian(request.bounds, historical), budget=None, fixed_budget=False,
+        constraints = to_meridian(request.bounds, historical)
+        mo.optimize(None, pct_of_spend=constraints.pct_of_spend, lower=constraints.spend_constraint_lower,
+                    upper=constraints.spend_constraint_upper, budget=None, fixed_budget=False,
                     target_mroi=request.target_mroi)
     # Profit per unit of spend is margin x revenue - 1: Meridian's revenue mROI target is target_mroi / margin.
     assert targets == {"1.0": pytest.approx(2.0), "1.5": pytest.approx(3.0)}
@@ -234,11 +237,11 @@ def test_tracking_experiment_name_is_the_experiment_runs_are_logged_to(make_cfg)
 def _log_train_stage(make_cfg, tmp_path, monkeypatch, *overrides: str) -> list[tuple]:
     """Log a committed train folder through the Tracker; returns the calls of ``log_spend_plan_model``."""
     from mmm_meridian.artifacts import Manifest
+    from mmm_meridian.models.meridian import pyfunc
     from mmm_meridian.tracking import Tracker
-    from mmm_meridian.train import meridian_pyfunc
 
     calls: list[tuple] = []
-    monkeypatch.setattr(meridian_pyfunc, "log_spend_plan_model",
+    monkeypatch.setattr(pyfunc, "log_spend_plan_model",
                         lambda run_id, uri, model_path, name: calls.append((run_id, uri, model_path.name, name)))
     stage_dir = tmp_path / "train"
     stage_dir.mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,8 @@ from mmm_meridian.artifacts import ArtifactStore, StageWriter
 from mmm_meridian.evaluate import convergence, stage
 from mmm_meridian.evaluate.metrics import mark_excluded, score, scored_in_sample
 from mmm_meridian.evaluate.refit import RefitResult
+from mmm_meridian.models.diagnostics import Diagnostics, ParameterDiagnostics
 from mmm_meridian.pipeline import StageContext
-from mmm_meridian.train.diagnostics import Diagnostics, ParameterDiagnostics
 
 WEEKS = pd.date_range("2024-01-01", periods=30, freq="7D").strftime("%Y-%m-%d").tolist()
 HELD = 6
@@ -48,16 +49,16 @@ def predictions() -> pd.DataFrame:
 
 
 class FakeEvaluator(stage.Evaluator):
-    """The stage's Evaluator without a saved Meridian model: the train model does not hold out the scored weeks,
+    """The stage's Evaluator without a saved model: the train model does not hold out the scored weeks,
     so the temporal strategy refits, and the refit returns ``predictions()`` with the given diagnostics."""
 
     refit_diagnostics: dict[str, Any] = {}
 
     def __init__(self, ctx: Any) -> None:
         self.ctx, self.cfg, self.ev = ctx, ctx.cfg, ctx.cfg.evaluation
-        self.me = type("me", (), {"holdout_mask": staticmethod(lambda mmm: np.zeros((1, len(WEEKS)), bool))})
+        self.engine = SimpleNamespace(holdout_mask=lambda mmm: np.zeros((1, len(WEEKS)), bool))
         self.mmm, self.plan, self._base = None, None, None
-        self.summary = {"geos": ["national_geo"], "times": WEEKS}
+        self.summary = SimpleNamespace(geos=["national_geo"], times=WEEKS)
         self.blocking = list(self.ev.metrics.blocking)
         self.checks = []
         self.policy = convergence.on_failure(ctx.cfg)
@@ -73,7 +74,6 @@ def run(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_ess: floa
                    "evaluation.digital_checks.enabled=false", "evaluation.business_checks.enabled=false", *overrides)
     FakeEvaluator.refit_diagnostics = diagnostics(min_ess)
     monkeypatch.setattr(stage, "Evaluator", FakeEvaluator)
-    monkeypatch.setattr("mmm_meridian.optimize.stage._prepare_runtime", lambda cfg: None)
     out = tmp_path / "evaluate"
     out.mkdir()
     ctx = StageContext(cfg, "evaluate", ArtifactStore(cfg.paths.artifacts), StageWriter("evaluate", out), {},
@@ -153,7 +153,7 @@ def test_mark_excluded_matches_geo_and_week_and_never_scores_a_placeholder_as_ho
 
 
 def test_forecast_refit_puts_no_trend_knot_inside_the_held_out_weeks():
-    from mmm_meridian.train.meridian_adapter import fitted_knots
+    from mmm_meridian.models.meridian.adapter import fitted_knots
 
     # The demo: 7 knots over 156 weeks (Meridian: 0, 25, ..., 155); 13 held out -> 7 knots over weeks 0..142.
     assert fitted_knots(7, 156, 13, True) == [0, 23, 47, 71, 94, 118, 142]
@@ -168,8 +168,8 @@ def test_forecast_refit_puts_no_trend_knot_inside_the_held_out_weeks():
 def test_train_with_held_out_weeks_puts_no_trend_knot_inside_them(make_cfg):
     """model.holdout_weeks in train (scored by evaluate without a refit) gets the same knot placement."""
     from mmm_meridian.features.stage import build_features
+    from mmm_meridian.models.meridian import adapter
     from mmm_meridian.simulate import load_demo
-    from mmm_meridian.train import meridian_adapter as adapter
     from tests.features.helpers import clean_table
 
     inputs, spec = build_features(clean_table(load_demo(), territories=["GB"]), make_cfg())

@@ -57,8 +57,8 @@ def test_excluded_weeks_are_checked(make_cfg, demo):
 
 
 def test_excluded_weeks_are_held_out_of_the_likelihood_but_not_scored(make_cfg, demo):
-    from mmm_meridian.evaluate import meridian_eval as me
-    from mmm_meridian.train import meridian_adapter as adapter
+    from mmm_meridian.models.meridian import adapter
+    from mmm_meridian.models.meridian import evaluation as me
 
     cfg = make_cfg("data=demo_geo")
     clean = clean_table(demo, territories=["GB", "US"])
@@ -84,8 +84,8 @@ def test_excluded_weeks_are_held_out_of_the_likelihood_but_not_scored(make_cfg, 
 
 
 def test_a_national_gap_is_a_global_range(make_cfg, demo):
-    from mmm_meridian.evaluate import meridian_eval as me
-    from mmm_meridian.train import meridian_adapter as adapter
+    from mmm_meridian.models.meridian import adapter
+    from mmm_meridian.models.meridian import evaluation as me
 
     cfg = make_cfg()
     clean = clean_table(demo, territories=["GB"])

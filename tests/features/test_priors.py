@@ -21,7 +21,7 @@ def test_roi_lognormal_has_configured_mass_inside_bounds(bounds, mass):
 
 
 def test_roi_lognormal_matches_meridian_helper():
-    from mmm_meridian.train.meridian_adapter import lognormal_from_range as meridian_range
+    from mmm_meridian.models.meridian.adapter import lognormal_from_range as meridian_range
 
     ours = lognormal_from_range(0.5, 8.0, 0.9)
     theirs = meridian_range(0.5, 8.0, 0.9)
@@ -62,8 +62,8 @@ def test_channel_priors_and_sources(make_cfg):
 
 def _geo_model(make_cfg, *overrides):
     from mmm_meridian.features.stage import build_features
+    from mmm_meridian.models.meridian import adapter
     from mmm_meridian.simulate import SimulationSpec, simulate
-    from mmm_meridian.train import meridian_adapter as adapter
     from tests.features.helpers import clean_table
 
     series = (("brand_a", "GB"), ("brand_a", "US"), ("brand_a", "DE"))

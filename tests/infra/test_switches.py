@@ -11,8 +11,8 @@ import pytest
 from mmm_meridian.config import load_config
 from mmm_meridian.config.infra import Device
 from mmm_meridian.errors import ConfigError
+from mmm_meridian.models.meridian import runtime
 from mmm_meridian.tracking import tracking_uri
-from mmm_meridian.train import runtime
 
 SERVER = "http://mlflow.internal:5000"
 

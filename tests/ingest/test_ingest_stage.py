@@ -12,8 +12,9 @@ from mmm_meridian import frame as F
 from mmm_meridian.api import run_stage
 from mmm_meridian.errors import ConnectorError, DataError
 from mmm_meridian.ingest.stage import ingest
-from mmm_meridian.ingest.standardize import standardize, to_weekly
+from mmm_meridian.ingest.standardize import standardize
 from mmm_meridian.simulate import load_demo
+from mmm_meridian.tables.weekly import to_weekly
 from tests.ingest import fake_figshare as _fake
 
 fake_figshare = _fake.fake_figshare

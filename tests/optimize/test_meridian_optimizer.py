@@ -21,10 +21,10 @@ FAST = ["optimization.gtol=0.001"]
 
 @pytest.fixture(scope="module")
 def model(fitted):
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.models.meridian import ENGINE
 
-    stage._prepare_runtime(fixture_config(fitted.root))
-    return mo.load_model(fitted.model_path)
+    ENGINE.apply(ENGINE.plan(fixture_config(fitted.root).runtime))
+    return ENGINE.load(fitted.model_path)
 
 
 def run_stage(fitted, tmp_path, *overrides):
@@ -37,16 +37,16 @@ def run_stage(fitted, tmp_path, *overrides):
 
 
 def test_recommendation_raises_true_revenue_and_keeps_every_bound(fitted, model, tmp_path):
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.models.meridian import ENGINE
     from mmm_meridian.optimize.allocate import PlanRequest, optimise_plan
 
     cfg = fixture_config(tmp_path, "optimization.platform_constraints.min_spend_pct=0.1",
                          "optimization.platform_constraints.max_spend_pct=0.65")
-    channels, historical = mo.channel_names(model), mo.historical_spend(model)
+    channels, historical = ENGINE.channel_names(model), ENGINE.historical_spend(model)
     budget = float(historical.sum())
     bounds = share_bounds(cfg.optimization.platform_constraints, channels)
-    result = optimise_plan(model, mo.PlanEvaluator(model), PlanRequest("test", bounds, budget), gtol=1e-3,
-                           width=0.9, weekly=mo.weekly_spend(model))
+    result = optimise_plan(ENGINE, model, ENGINE.plan_evaluator(model, 0, True), PlanRequest("test", bounds, budget),
+                           gtol=1e-3, width=0.9, weekly=ENGINE.weekly_spend(model))
     recommended = result.recommended
     current = dict(zip(channels, historical, strict=True))
     assert recommended != pytest.approx(current, rel=1e-3)  # the optimiser moved money
@@ -132,7 +132,7 @@ def test_a_plan_that_loses_to_the_current_mix_is_never_the_recommendation(fitted
 
 
 def test_sensitivity_off_evaluates_no_draws_and_says_so(fitted, tmp_path, monkeypatch):
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.models.meridian import optimizer as mo
 
     common = ["optimization.meridian_html=false", "optimization.response_curves=false",
               "optimization.max_posterior_draws=60", "optimization.platform_constraints.min_spend_pct=0.05",
@@ -189,7 +189,7 @@ def test_sensitivity_off_evaluates_no_draws_and_says_so(fitted, tmp_path, monkey
 
 
 def test_response_curves_stay_bounded_however_far_the_bounds_reach(fitted, tmp_path):
-    from mmm_meridian.optimize import meridian_optimizer as mo
+    from mmm_meridian.models.meridian import optimizer as mo
 
     # The smallest channel may take 95 % of the budget: Meridian's own curves would run to ~9x in 0.01 steps.
     summary, out = run_stage(fitted, tmp_path, "optimization.platform_constraints.min_spend_pct=0.0",
@@ -231,14 +231,13 @@ def test_profit_objective_with_a_fixed_budget_is_refused(fitted, tmp_path):
 
 def test_thinning_keeps_every_chain_and_the_posterior_it_summarises(fitted):
     from mmm_meridian.errors import UserError
-    from mmm_meridian.optimize import meridian_optimizer as mo
-    from mmm_meridian.train import meridian_adapter as adapter
+    from mmm_meridian.models.meridian import adapter
 
-    mmm = mo.load_model(fitted.model_path)  # a fresh copy: thinning works in place
+    mmm = adapter.load_model(fitted.model_path)  # a fresh copy: thinning works in place
     full = np.asarray(adapter.analyzer(mmm).roi(), dtype=np.float64)
-    assert mo.thin_posterior(mmm, None) == (120, 120)
-    assert mo.thin_posterior(mmm, 500) == (120, 120)
-    assert mo.thin_posterior(mmm, 45) == (40, 120)  # stride 3: draws 0, 3, ..., 57 of both chains
+    assert adapter.thin_posterior(mmm, None) == (120, 120)
+    assert adapter.thin_posterior(mmm, 500) == (120, 120)
+    assert adapter.thin_posterior(mmm, 45) == (40, 120)  # stride 3: draws 0, 3, ..., 57 of both chains
     posterior = mmm.inference_data.posterior
     assert (posterior.sizes["chain"], posterior.sizes["draw"]) == (2, 20)
     thinned = np.asarray(adapter.analyzer(mmm).roi(), dtype=np.float64)
@@ -246,17 +245,18 @@ def test_thinning_keeps_every_chain_and_the_posterior_it_summarises(fitted):
     np.testing.assert_allclose(thinned, full[:, ::3])
     assert "prior" in mmm.inference_data.groups()  # other groups are kept whole
     with pytest.raises(UserError, match="below the number of chains"):
-        mo.thin_posterior(mmm, 1)
+        adapter.thin_posterior(mmm, 1)
 
 
 def test_report_thins_its_model_analyses_to_its_own_limit(fitted, tmp_path):
     from mmm_meridian.errors import UserError
-    from mmm_meridian.optimize import meridian_optimizer as mo
-    from mmm_meridian.report import meridian_outputs
+    from mmm_meridian.models.meridian import ENGINE
 
-    mmm = mo.load_model(fitted.model_path)
-    assert meridian_outputs.thin(fixture_config(tmp_path, "reports.max_posterior_draws=30"), mmm) == (30, 120)
+    mmm = ENGINE.load(fitted.model_path)
+    limit = fixture_config(tmp_path, "reports.max_posterior_draws=30").reports.max_posterior_draws
+    assert ENGINE.thin(mmm, limit, key="reports") == (30, 120)
     assert mmm.inference_data.posterior.sizes["draw"] == 15
     with pytest.raises(UserError) as info:
-        meridian_outputs.thin(fixture_config(tmp_path, "reports.max_posterior_draws=1"), mmm)
+        ENGINE.thin(mmm, fixture_config(tmp_path, "reports.max_posterior_draws=1").reports.max_posterior_draws,
+                    key="reports")
     assert "reports.max_posterior_draws" in info.value.one_line()

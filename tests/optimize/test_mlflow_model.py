@@ -18,7 +18,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from mmm_meridian.train.meridian_pyfunc import SpendPlanModel, historical_plan, log_spend_plan_model
+from mmm_meridian.models.meridian.pyfunc import SpendPlanModel, historical_plan, log_spend_plan_model
 from tests.optimize.fixtures import REPO
 
 

@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) of the weekly aggregation in :func:`mmm_meridian.ingest.standardize.to_weekly`."""
+"""Property-based tests (hypothesis) of the weekly aggregation in :func:`mmm_meridian.tables.weekly.to_weekly`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mmm_meridian import frame as F
 from mmm_meridian.config import load_config
 from mmm_meridian.config.data import Frequency, WeekStart
 from mmm_meridian.config.root import MMMConfig
-from mmm_meridian.ingest.standardize import to_weekly
+from mmm_meridian.tables.weekly import to_weekly
 
 CHANNELS = ("google_search", "tiktok")  # channels of the demo's channel_map
 ADDITIVE = [F.REVENUE, *(F.spend(c) for c in CHANNELS)]

@@ -19,9 +19,10 @@ from mmm_meridian import frame as F
 from mmm_meridian.config import load_config
 from mmm_meridian.config.quality import ImputationStrategy, KpiLongGapPolicy, KpiMissingPolicy, OutlierPolicy
 from mmm_meridian.config.root import MMMConfig
+from mmm_meridian.tables.promo import promo_mask
 from mmm_meridian.transform.cleaning_log import CleaningLog
 from mmm_meridian.transform.missing import INSERTED, impute_missing
-from mmm_meridian.transform.outliers import cap_outliers, local_level, promo_mask
+from mmm_meridian.transform.outliers import cap_outliers, local_level
 
 CHANNELS = ("search", "social")
 MEDIA = [f(c) for c in CHANNELS for f in (F.spend, F.impressions, F.clicks)]

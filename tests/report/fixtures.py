@@ -2,7 +2,7 @@
 
 They follow the upstream stages' file contracts (column names and JSON keys as the real stages write them), so the
 report can be tested without fitting Meridian. ``fake_model_outputs`` stands in for the posterior summaries that
-:mod:`mmm_meridian.report.meridian_outputs` computes from a real model.
+:mod:`mmm_meridian.models.meridian.outputs` computes from a real model.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmm_meridian.report.meridian_outputs import ModelOutputs
+from mmm_meridian.models.base import ModelOutputs
 
 CHANNELS = ["google_search", "google_display", "google_video", "meta_facebook", "meta_instagram", "tiktok"]
 ROI = {"google_search": (3.33, 2.23, 4.91), "google_display": (1.42, 0.28, 3.41), "google_video": (1.40, 0.34, 2.81),
@@ -168,7 +168,7 @@ def write_artifacts(root: Path, *, model_file: bool = False, stages: tuple[str, 
 
 
 def fake_model_outputs() -> ModelOutputs:
-    """Posterior summaries with the shapes :func:`meridian_outputs.model_outputs` returns."""
+    """Posterior summaries with the shapes :meth:`mmm_meridian.models.base.Engine.model_outputs` returns."""
     rng = np.random.default_rng(3)
     roi = roi_table()
     n = len(WEEKS)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmm_meridian.models.meridian.outputs import decomposition
 from mmm_meridian.report import quality
 from mmm_meridian.report.formatting import label, money, pct, share
-from mmm_meridian.report.meridian_outputs import decomposition
 
 
 def test_money_and_shares_read_as_an_executive_expects() -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from mmm_meridian.artifacts import ArtifactStore, StageWriter
 from mmm_meridian.errors import MissingArtifactError
-from mmm_meridian.report import meridian_outputs, stage
+from mmm_meridian.models.meridian import ENGINE as meridian_engine
+from mmm_meridian.report import stage
 from mmm_meridian.report.formatting import money
 from tests.report import fixtures as fx
 
@@ -27,17 +28,17 @@ def pdf_text(path: Path) -> str:
 
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for Meridian: the stage gets posterior summaries from the fixtures."""
-    monkeypatch.setattr(meridian_outputs, "load", lambda cfg, path: object())
-    monkeypatch.setattr(meridian_outputs, "thin", lambda cfg, mmm: (400, 400))
-    monkeypatch.setattr(meridian_outputs, "model_outputs",
-                        lambda cfg, mmm, kinds, with_curves=True: fx.fake_model_outputs())
+    """Stand in for the Meridian engine: the stage gets posterior summaries from the fixtures."""
+    monkeypatch.setattr(meridian_engine, "load", lambda path: object())
+    monkeypatch.setattr(meridian_engine, "thin", lambda mmm, max_draws, key: (400, 400))
+    monkeypatch.setattr(meridian_engine, "model_outputs",
+                        lambda mmm, kinds, with_curves=True: fx.fake_model_outputs())
 
-    def html(cfg: object, mmm: object, folder: Path) -> Path:
+    def html(mmm: object, folder: Path, filename: str) -> Path:
         (folder / "model_summary.html").write_text("<html></html>", encoding="utf-8")
         return folder / "model_summary.html"
 
-    monkeypatch.setattr(meridian_outputs, "write_model_summary", html)
+    monkeypatch.setattr(meridian_engine, "write_model_summary", html)
 
 
 def run_report(cfg: object, tmp_path: Path, folders: dict[str, Path] | None = None, out_name: str = "report",

@@ -11,7 +11,14 @@ import pytest
 
 from mmm_meridian.config.modeling import ConvergenceConfig, GateParameters, OnFailure
 from mmm_meridian.errors import UserError
-from mmm_meridian.train.diagnostics import MEDIA_PARAMETERS, Diagnostics, compute, gate
+from mmm_meridian.models.diagnostics import Diagnostics, gate
+from mmm_meridian.models.diagnostics import compute as compute_any
+from mmm_meridian.models.meridian import MEDIA_PARAMETERS
+
+
+def compute(idata, thresholds):
+    """The diagnostics of a Meridian-shaped posterior (the Meridian engine's media parameters gated)."""
+    return compute_any(idata, thresholds, MEDIA_PARAMETERS)
 
 
 def _posterior(shift: float, draws: int = 1000, seed: int = 0) -> az.InferenceData:

@@ -98,8 +98,8 @@ def test_the_train_stage_judges_without_the_excluded_weeks_placeholder_revenue(t
 
     from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE
     from mmm_meridian.features.stage import build_features
+    from mmm_meridian.models.diagnostics import Diagnostics
     from mmm_meridian.simulate import load_demo
-    from mmm_meridian.train.diagnostics import Diagnostics
     from mmm_meridian.train.stage import check_plausibility
     from tests.features.helpers import clean_table
 

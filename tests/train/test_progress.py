@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mmm_meridian.train.fit import _Heartbeat, estimate_seconds
+from mmm_meridian.models.jobs import _Heartbeat, estimate_seconds
 
 FAST = {"n_chains": 2, "n_adapt": 200, "n_burnin": 100, "n_keep": 200}
 PRODUCTION = {"n_chains": 10, "n_adapt": 2000, "n_burnin": 500, "n_keep": 1000}
@@ -26,7 +26,7 @@ def test_estimate_grows_with_draws_chains_geos_and_weeks_but_not_proportionally(
 
 
 def test_heartbeat_logs_elapsed_and_time_left_then_stops(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="mmm_meridian.train.fit")
+    caplog.set_level(logging.INFO, logger="mmm_meridian.models.jobs")
     with _Heartbeat("national fit", every_s=0.05, estimate_s=0.12):
         time.sleep(0.3)
     messages = [r.getMessage() for r in caplog.records]

@@ -8,7 +8,7 @@ import pytest
 from mmm_meridian.config.infra import Backend, Device, Precision, RuntimeConfig
 from mmm_meridian.config.modeling import RollingSplitsConfig
 from mmm_meridian.errors import ConfigError, DataError
-from mmm_meridian.train import runtime
+from mmm_meridian.models.meridian import runtime
 from mmm_meridian.train.rolling import make_splits
 
 
@@ -38,7 +38,7 @@ def test_recorded_precision_is_what_the_loaded_backend_computes_in():
     import subprocess
     import sys
 
-    code = "from mmm_meridian.train import meridian_adapter, runtime; print(runtime.loaded_precision())"
+    code = "from mmm_meridian.models.meridian import adapter as meridian_adapter, runtime; print(runtime.loaded_precision())"
     for backend, x64, expected in (("jax", "true", "float64"), ("tensorflow", "true", "float32")):
         env = {**runtime.child_env(runtime.plan(RuntimeConfig(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
                "MERIDIAN_ENABLE_JAX_X64": x64}

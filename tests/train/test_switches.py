@@ -1,6 +1,6 @@
 """GPU runtime switches set by their dotted config names change the device and the environment the fit runs in.
 
-No GPU is needed: the machine's GPUs are faked at :func:`mmm_meridian.train.runtime.detect_gpus`, and what is checked
+No GPU is needed: the machine's GPUs are faked at :func:`mmm_meridian.models.meridian.runtime.detect_gpus`, and what is checked
 is the plan the train stage applies before Meridian (JAX / TensorFlow) starts.
 """
 
@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.train import runtime
+from mmm_meridian.models.meridian import runtime
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_gpu_fallback_to_cpu_refuses_or_falls_back_without_a_gpu(make_cfg, witho
     with pytest.raises(ConfigError, match="runtime.device=gpu but no NVIDIA GPU is visible") as info:
         runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_fallback_to_cpu=false").runtime)
     assert "runtime.gpu_fallback_to_cpu=true" in info.value.fix
-    with caplog.at_level(logging.WARNING, logger="mmm_meridian.train.runtime"):
+    with caplog.at_level(logging.WARNING, logger="mmm_meridian.models.meridian.runtime"):
         plan = runtime.plan(make_cfg("runtime.device=gpu", "runtime.gpu_fallback_to_cpu=true").runtime)
     assert plan.device == "cpu"
     assert (plan.env["JAX_PLATFORMS"], plan.env["CUDA_VISIBLE_DEVICES"]) == ("cpu", "-1")

@@ -40,7 +40,7 @@ def test_jax_fit_writes_model_diagnostics_and_roi(jax_fit):
 
 
 def test_saved_model_reloads_with_identical_roi(jax_fit):
-    from mmm_meridian.train import meridian_adapter
+    from mmm_meridian.models.meridian import adapter as meridian_adapter
 
     _, store, _ = jax_fit
     folder = store.stage_dir("train")

@@ -33,6 +33,11 @@ def _with(cfg, **cleaning):
     return dataclasses.replace(cfg, enhanced_cleaning=dataclasses.replace(ec, **parts))
 
 
+def _transform(data: pd.DataFrame, cfg):
+    """Transform as its stage runs it: on the rows ingest standardized (``ingest/standardized.parquet``)."""
+    return transform(standardize(data, cfg), cfg)
+
+
 @pytest.fixture(scope="module")
 def std_pair(messy, demo_cfg):
     return standardize(messy.data, demo_cfg), standardize(messy.clean, demo_cfg)
@@ -181,8 +186,8 @@ def test_spikes_capped_outside_promotions_only(messy, imputed, demo_cfg, std_pai
 
 
 def test_transform_end_to_end_weekly_totals(messy, demo_cfg):
-    weekly, report = transform(messy.data, demo_cfg)
-    clean, _ = transform(messy.clean, _with(demo_cfg, outliers={"policy": OutlierPolicy.none}))
+    weekly, report = _transform(messy.data, demo_cfg)
+    clean, _ = _transform(messy.clean, _with(demo_cfg, outliers={"policy": OutlierPolicy.none}))
     assert not weekly.drop(columns=[F.TIME, F.GEO]).isna().any().any()
     assert len(weekly) == len(clean) == 104
     spend_cols = [F.spend(ch) for ch in demo_cfg.data.channel_map]
@@ -207,7 +212,7 @@ def _revenue_hole(daily: pd.DataFrame, first_day: int, days: int) -> pd.DataFram
 def test_a_long_kpi_gap_is_never_invented_by_default(clean_daily, demo_cfg):
     holed = _revenue_hole(clean_daily, 35, 21 * 7)  # 2022-02-07 .. 2022-07-03: 21 weeks
     with pytest.raises(DataError) as caught:
-        transform(holed, demo_cfg)
+        _transform(holed, demo_cfg)
     assert ("missing for 147 days (21.0 weeks) in series [organisation_id=brand_a, territory_name=GB], "
             "2022-02-07 to 2022-07-03" in caught.value.what)
     assert "kpi_long_gaps=exclude" in caught.value.fix
@@ -220,7 +225,7 @@ def test_excluded_kpi_weeks_keep_a_placeholder_and_are_listed(clean_daily, demo_
     # Outlier capping off: its caps depend on which days are observed, and this test compares with the full data.
     cfg = _with(demo_cfg, missing_data={"kpi_long_gaps": KpiLongGapPolicy.exclude},
                 outliers={"policy": OutlierPolicy.none})
-    weekly, report = transform(holed, cfg)
+    weekly, report = _transform(holed, cfg)
     expected = [str(d.date()) for d in pd.date_range("2022-02-07", "2022-06-27", freq="7D")]
     assert report["kpi_excluded_weeks"] == {"national": expected}
     assert weekly[F.REVENUE].notna().all() and np.isfinite(weekly[F.REVENUE]).all()
@@ -230,7 +235,7 @@ def test_excluded_kpi_weeks_keep_a_placeholder_and_are_listed(clean_daily, demo_
     assert report["kpi_placeholder_total"] > 0
     assert any("kept out of the model's fit" in w for w in report["warnings"])
     # The weeks outside the gap keep their observed revenue exactly (nothing else was invented or moved).
-    truth, _ = transform(clean_daily, _with(demo_cfg, outliers={"policy": OutlierPolicy.none}))
+    truth, _ = _transform(clean_daily, _with(demo_cfg, outliers={"policy": OutlierPolicy.none}))
     outside = ~weekly[F.TIME].isin(pd.to_datetime(expected))
     np.testing.assert_allclose(weekly.loc[outside, F.REVENUE], truth.loc[outside.to_numpy(), F.REVENUE])
     assert report["by_rule"]["missing.kpi_week_excluded"]["rows"] == 21
@@ -239,7 +244,7 @@ def test_excluded_kpi_weeks_keep_a_placeholder_and_are_listed(clean_daily, demo_
 def test_interpolating_a_long_kpi_gap_is_an_explicit_choice(clean_daily, demo_cfg):
     holed = _revenue_hole(clean_daily, 35, 21 * 7)
     cfg = _with(demo_cfg, missing_data={"kpi_long_gaps": KpiLongGapPolicy.interpolate})
-    weekly, report = transform(holed, cfg)
+    weekly, report = _transform(holed, cfg)
     assert report["kpi_excluded_weeks"] == {}
     assert report["by_rule"]["missing.kpi_interpolate_long_gap"]["rows"] == 147
     assert any("interpolated" in w and "revenue" in w for w in report["warnings"])

@@ -9,15 +9,17 @@ import pytest
 
 from mmm_meridian.config.quality import KpiLongGapPolicy, KpiMissingPolicy
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.ingest.standardize import standardize, to_weekly
-from mmm_meridian.transform.missing import long_kpi_gaps
+from mmm_meridian.ingest.standardize import standardize
+from mmm_meridian.tables.gaps import long_kpi_gaps
+from mmm_meridian.tables.weekly import to_weekly
 from mmm_meridian.validate import build_report, run_checks
 from mmm_meridian.validate.checks import Check, Status, apply_thresholds, score
 
 
 def _report(data: pd.DataFrame, cfg) -> dict:
-    weekly, _ = to_weekly(standardize(data, cfg), cfg)
-    report = build_report(run_checks(data, weekly, cfg), cfg)
+    std = standardize(data, cfg)  # as ingest writes it (ingest/standardized.parquet)
+    weekly, _ = to_weekly(std, cfg)
+    report = build_report(run_checks(std, weekly, cfg), cfg)
     report["by_name"] = {c["name"]: c for c in report["checks"]}
     return report
 

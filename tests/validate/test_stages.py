@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -12,8 +13,10 @@ from mmm_meridian import frame as F
 from mmm_meridian.artifacts import ArtifactStore
 from mmm_meridian.config import load_config
 from mmm_meridian.errors import ConfigError, DataError, MissingArtifactError
+from mmm_meridian.ingest.standardize import standardize
 from mmm_meridian.pipeline import run_stage
 from mmm_meridian.simulate import make_messy
+from mmm_meridian.tables.standardized import read_standardized
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -73,6 +76,25 @@ def test_messy_csv_through_ingest_validate_transform(tmp_path, clean_daily):
             "missing.period_inserted", "outliers.contextual_winsorization"} <= set(log["by_rule"])
     change = log["changes"][0]
     assert {"rule", "column", "series", "periods", "rows", "before", "after", "total_change"} <= set(change)
+
+
+def test_ingest_standardizes_once_for_validate_and_transform(tmp_path, clean_daily):
+    messy = make_messy(clean_daily, ["split_duplicates", "missing_weeks"], seed=5)
+    cfg = _csv_cfg(tmp_path, messy.data)
+    store = _run(cfg, "ingest")
+    raw = pd.read_parquet(store.stage_dir("ingest") / "raw.parquet")
+    std = pd.read_parquet(store.stage_dir("ingest") / "standardized.parquet")
+    pd.testing.assert_frame_equal(std, standardize(raw, cfg))
+    assert "currency_code" in raw  # the raw rows keep the user's own columns (the report's currency label reads them)
+    for name in ("validate", "transform"):
+        assert "ingest/standardized.parquet" in (REPO / "mmm_meridian" / name / "stage.py").read_text(), name
+
+
+def test_ingest_artifacts_without_the_standardized_rows_ask_for_ingest_again(tmp_path):
+    ctx = SimpleNamespace(stage="validate", input_path=lambda stage, name: tmp_path / stage / name)
+    with pytest.raises(MissingArtifactError, match=r"ingest/standardized.parquet is missing") as caught:
+        read_standardized(ctx)
+    assert caught.value.fix == "re-run `mmm ingest`" and caught.value.stage == "validate"
 
 
 def test_failing_gate_stops_with_a_readable_report(tmp_path, clean_daily):

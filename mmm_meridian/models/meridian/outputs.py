@@ -1,8 +1,6 @@
-"""What the report needs from the fitted Meridian model: weekly decomposition, fit, marginal ROI, response curves, HTML.
+"""What the report needs from a fitted Meridian model: weekly decomposition, fit, marginal ROI, response curves, HTML.
 
-The only report module that touches Meridian (through the train stage's adapter, imported lazily so the rest of the
-report works, and its tests run, without loading Meridian). Every table is a posterior summary over the model's
-own data; nothing is refitted.
+Every table is a posterior summary over the model's own data; nothing is refitted.
 
 Decomposition: Meridian's linear predictor on the scaled KPI is ``tau_g + mu_t + media + controls x gamma``; the
 KPI transform is linear (``(y / population - mean) / stdev``), so each term maps to revenue by multiplying with
@@ -17,55 +15,19 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mmm_meridian.models.base import BASE, BASE_KINDS, CONTROLS, SEASONAL_KINDS, SEASONALITY, ModelOutputs
+from mmm_meridian.models.meridian import adapter
+from mmm_meridian.models.meridian.optimizer import curves_frame
+
 log = logging.getLogger(__name__)
 
-SEASONAL_KINDS = {"annual_fourier", "holiday", "custom_event", "weekly", "seasonality"}
-BASE_KINDS = {"trend"}
-BASE = "base"
-SEASONALITY = "seasonality_and_holidays"
-CONTROLS = "other_controls"
 CURVE_MULTIPLIERS = [round(x, 2) for x in np.linspace(0.0, 2.0, 21)]
-HTML_FILE = "model_summary.html"
-
-
-@dataclass
-class ModelOutputs:
-    """Posterior summaries of the fitted model (revenue in the data's currency).
-
-    Attributes:
-        decomposition: tidy weekly table ``time, component, component_type, revenue`` (component_type: base,
-            seasonality, controls or media; media components are channel names); rows sum to ``expected`` per week.
-        fit: ``time, actual, expected, expected_lo_90, expected_hi_90, baseline`` per week (all geos summed).
-        marginal_roi: ``channel, mroi_mean, mroi_median, mroi_lo_90, mroi_hi_90`` (revenue per extra unit of spend).
-        response_curves: ``channel, spend_multiplier, spend, incremental_revenue_mean, incremental_revenue_lo,
-            incremental_revenue_hi`` (90 % interval).
-        currency: the input data's currency code, when Meridian knows it.
-    """
-
-    decomposition: pd.DataFrame
-    fit: pd.DataFrame
-    marginal_roi: pd.DataFrame
-    response_curves: pd.DataFrame
-    currency: str | None = None
-
-
-def _adapter(cfg: Any) -> Any:
-    """The train stage's Meridian adapter, with the configured runtime applied when Meridian is not loaded yet."""
-    from mmm_meridian.train import runtime
-
-    plan = runtime.plan(cfg.runtime)
-    if runtime.matches_loaded(plan):
-        runtime.apply(plan)
-    from mmm_meridian.train import meridian_adapter
-
-    return meridian_adapter
 
 
 def _quantiles(draws: np.ndarray) -> dict[str, np.ndarray]:
@@ -131,15 +93,6 @@ def fit_table(tool: Any) -> pd.DataFrame:
         "expected_hi_90": expected["ci_hi"].to_numpy(np.float64), "baseline": baseline["mean"].to_numpy(np.float64)})
 
 
-def mark_excluded(fit: pd.DataFrame, excluded_weeks: list[str]) -> pd.DataFrame:
-    """``fit`` with ``kpi_excluded`` set on the weeks whose revenue is a placeholder (``kpi_long_gaps=exclude``) and
-    their ``actual`` emptied (NaN): it is not revenue, and the chart shows those weeks as a shaded gap."""
-    out = fit.copy()
-    out["kpi_excluded"] = pd.to_datetime(out["time"]).dt.strftime("%Y-%m-%d").isin(set(excluded_weeks)).to_numpy()
-    out.loc[out["kpi_excluded"], "actual"] = np.nan
-    return out
-
-
 def marginal_roi(mmm: Any, tool: Any) -> pd.DataFrame:
     """Posterior marginal ROI per channel: extra revenue per extra unit of spend at the historical level."""
     channels = [str(c) for c in mmm.input_data.media_channel.values]
@@ -152,26 +105,14 @@ def marginal_roi(mmm: Any, tool: Any) -> pd.DataFrame:
 def response_curves(tool: Any, multipliers: list[float] | None = None) -> pd.DataFrame:
     """Meridian's response curves: incremental revenue (90 % interval) per channel at multiples of its spend."""
     curves = tool.response_curves(spend_multipliers=multipliers or CURVE_MULTIPLIERS, confidence_level=0.9)
-    from mmm_meridian.optimize.meridian_optimizer import curves_frame
-
     frame = curves_frame(curves)
     return frame[["channel", "spend_multiplier", "spend", "incremental_revenue_mean", "incremental_revenue_lo",
                   "incremental_revenue_hi"]]
 
 
-def load(cfg: Any, model_path: Path) -> Any:
-    """Load the trained model through the train stage's adapter (raises ``MissingArtifactError`` when unreadable)."""
-    return _adapter(cfg).load_model(model_path)
-
-
-def thin(cfg: Any, mmm: Any) -> tuple[int, int]:
-    """Thin the posterior to ``reports.max_posterior_draws`` (in place); returns (draws used, draws in the fit)."""
-    return _adapter(cfg).thin_posterior(mmm, cfg.reports.max_posterior_draws, key="reports")
-
-
-def model_outputs(cfg: Any, mmm: Any, control_kinds: dict[str, str], with_curves: bool = True) -> ModelOutputs:
+def model_outputs(mmm: Any, control_kinds: dict[str, str], with_curves: bool = True) -> ModelOutputs:
     """Every posterior summary the report draws from the model (a few seconds on the demo)."""
-    tool = _adapter(cfg).analyzer(mmm)
+    tool = adapter.analyzer(mmm)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Meridian's deprecation / national-model notices
         fit = fit_table(tool)
@@ -182,9 +123,8 @@ def model_outputs(cfg: Any, mmm: Any, control_kinds: dict[str, str], with_curves
     return ModelOutputs(parts, fit, mroi, curves, str(currency) if currency else None)
 
 
-def write_model_summary(cfg: Any, mmm: Any, folder: Path, filename: str = HTML_FILE) -> Path | None:
+def write_model_summary(mmm: Any, folder: Path, filename: str) -> Path | None:
     """Meridian's own HTML model results summary; None (with a warning) when Meridian cannot render it."""
-    _adapter(cfg)
     try:
         from meridian.analysis import summarizer
 

@@ -5,7 +5,7 @@ rank-normalised split R-hat and bulk ESS, per parameter the worst element. Param
 (e.g. Meridian's deterministic Hill slope) have no R-hat / ESS and are left out of the gate.
 
 Which parameters the R-hat and ESS limits judge is ``complexity.identifiability.gate_parameters``: by default the
-media parameters (:data:`MEDIA_PARAMETERS`), the ones every ROI, contribution and budget answer is made of; the
+media parameters (the engine's ``media_parameters``), the ones every ROI, contribution and budget answer is made of; the
 others are reported (``ungated_*`` in diagnostics.json, a warning in the log) without stopping the run.
 """
 
@@ -31,17 +31,6 @@ ADVICE = ("R-hat above the limit: sample longer (training=production, or raise t
           "features.adstock / features.saturation; in geo models a smaller model.priors.geo_variation pools geos "
           "more). To accept the fit anyway set "
           "complexity.identifiability.on_failure=warn")
-
-
-#: Meridian's media parameters (paid, R&F, organic media and organic R&F, with their geo spreads): the names of
-#: ``meridian.constants`` MEDIA_, RF_, ORGANIC_MEDIA_ and ORGANIC_RF_PARAMETER_NAMES, with the derived ROI / mROI /
-#: contribution draws (tests check the list against Meridian's).
-MEDIA_PARAMETERS: frozenset[str] = frozenset({
-    "roi_m", "mroi_m", "contribution_m", "alpha_m", "ec_m", "slope_m", "eta_m", "beta_m", "beta_gm",
-    "roi_rf", "mroi_rf", "contribution_rf", "alpha_rf", "ec_rf", "slope_rf", "eta_rf", "beta_rf", "beta_grf",
-    "contribution_om", "alpha_om", "ec_om", "slope_om", "eta_om", "beta_om", "beta_gom",
-    "contribution_orf", "alpha_orf", "ec_orf", "slope_orf", "eta_orf", "beta_orf", "beta_gorf",
-})
 
 
 @dataclass
@@ -91,8 +80,9 @@ def _finite_extreme(values: np.ndarray, fn: Any) -> float:
     return float(fn(finite)) if finite.size else math.nan
 
 
-def compute(inference_data: Any, thresholds: ConvergenceConfig) -> Diagnostics:
-    """Diagnostics of the posterior in ``inference_data`` checked against ``complexity.identifiability``."""
+def compute(inference_data: Any, thresholds: ConvergenceConfig, media_parameters: frozenset[str]) -> Diagnostics:
+    """Diagnostics of the posterior in ``inference_data`` checked against ``complexity.identifiability``;
+    ``media_parameters`` are the engine's (:attr:`mmm_meridian.models.base.Engine.media_parameters`)."""
     import arviz as az  # heavy: imported when a fit is checked
 
     posterior = inference_data.posterior
@@ -109,8 +99,9 @@ def compute(inference_data: Any, thresholds: ConvergenceConfig) -> Diagnostics:
         e = np.asarray(ess[name], dtype=np.float64).reshape(-1)
         max_r, min_e = _finite_extreme(r, np.max), _finite_extreme(e, np.min)
         parameters.append(ParameterDiagnostics(str(name), max_r, min_e, int(r.size),
-                                               gated=_is_gated(str(name), thresholds.gate_parameters.value)))
-    if not any(p.gated for p in parameters):  # no media parameter sampled (not a Meridian posterior): judge all
+                                               gated=_is_gated(str(name), thresholds.gate_parameters.value,
+                                                                      media_parameters)))
+    if not any(p.gated for p in parameters):  # no media parameter sampled: judge all
         for p in parameters:
             p.gated = True
     gated = [p for p in parameters if p.gated]
@@ -153,8 +144,8 @@ def compute(inference_data: Any, thresholds: ConvergenceConfig) -> Diagnostics:
                               "ungated_failures": ungated_failures})
 
 
-def _is_gated(name: str, gate_parameters: str) -> bool:
-    return gate_parameters == "all" or name in MEDIA_PARAMETERS
+def _is_gated(name: str, gate_parameters: str, media_parameters: frozenset[str]) -> bool:
+    return gate_parameters == "all" or name in media_parameters
 
 
 def _extremes(parameters: list[ParameterDiagnostics]) -> tuple[float, float]:

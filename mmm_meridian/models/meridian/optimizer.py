@@ -1,6 +1,6 @@
-"""The optimize stage's use of Meridian: ``BudgetOptimizer`` runs, plan evaluation on posterior draws, HTML page.
+"""Budget allocation on the Meridian engine: ``BudgetOptimizer`` runs, plan evaluation on posterior draws, HTML page.
 
-The model comes from the train stage (:func:`mmm_meridian.train.meridian_adapter.load_model`). Every plan is
+Every plan is
 evaluated the way Meridian's optimiser does: each channel's historical media (every geo and week) is scaled by
 ``planned spend / historical spend``, so the flighting pattern and the cost per media unit stay as observed.
 """
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmm_meridian.optimize.constraints import MeridianConstraints
-from mmm_meridian.train import meridian_adapter as adapter
+from mmm_meridian.models.base import Recommendation
+from mmm_meridian.models.meridian import adapter
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
@@ -26,18 +26,6 @@ with warnings.catch_warnings():
     from meridian.analysis import tensors as meridian_tensors
 
 log = logging.getLogger(__name__)
-
-
-def load_model(path: str | Path) -> Any:
-    """The fitted Meridian model saved by the train stage (posterior included)."""
-    return adapter.load_model(path)
-
-
-thin_posterior = adapter.thin_posterior  # the optimize stage's entry point to it
-
-
-def channel_names(mmm: Any) -> list[str]:
-    return adapter.channel_names(mmm)
 
 
 def historical_spend(mmm: Any) -> np.ndarray:
@@ -50,24 +38,23 @@ def weekly_spend(mmm: Any) -> pd.DataFrame:
     """Spend per week (rows, summed over geos) and channel (columns)."""
     spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
     if spend.ndim != 3:  # spend given per channel only: no weekly pattern to compare with
-        return pd.DataFrame(columns=channel_names(mmm))
+        return pd.DataFrame(columns=adapter.channel_names(mmm))
     times = [str(t) for t in mmm.input_data.time.values]
-    return pd.DataFrame(spend.sum(axis=0), index=times, columns=channel_names(mmm))
+    return pd.DataFrame(spend.sum(axis=0), index=times, columns=adapter.channel_names(mmm))
 
 
 @dataclass
-class Recommendation:
-    """One ``BudgetOptimizer.optimize`` run reduced to what the stage reports."""
+class NativeResult:
+    """Meridian's ``OptimizationResults`` of a run, with its bounded response curves once computed (they feed both
+    the HTML page and response_curves.csv, and cost a pass over every posterior draw)."""
 
-    results: Any  # Meridian's OptimizationResults (HTML page, response curves)
-    spend: np.ndarray  # recommended spend per channel
-    budget: float
-    step: float  # Meridian's grid step: bounds and budget hold up to one step
+    results: Any
+    curves: Any = None
 
-    @property
-    def meridian_mean_outcome(self) -> np.ndarray:
-        """Meridian's own posterior-mean incremental revenue per channel for the recommended plan."""
-        return np.asarray(self.results.optimized_data["incremental_outcome"].sel(metric="mean"), dtype=np.float64)
+    def bounded_curves(self) -> Any:
+        if self.curves is None:
+            self.curves = bounded_response_curves(self.results)
+        return self.curves
 
 
 def shared_grid(mmm: Any, historical: np.ndarray, highest: np.ndarray, budget: float, gtol: float) -> Any:
@@ -87,14 +74,15 @@ def shared_grid(mmm: Any, historical: np.ndarray, highest: np.ndarray, budget: f
             spend_constraint_upper=[float(max(u, 0.0)) for u in upper], gtol=gtol)
 
 
-def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None, fixed_budget: bool,
-             target_mroi: float | None = None, gtol: float = 1e-4, interval: float = 0.9,
+def optimize(mmm: Any, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: float | None,
+             fixed_budget: bool, target_mroi: float | None = None, gtol: float = 1e-4, interval: float = 0.9,
              grid: Any = None) -> Recommendation:
     """Run Meridian's optimiser with the translated constraints.
 
     Args:
         mmm: the fitted model.
-        constraints: see :func:`mmm_meridian.optimize.constraints.to_meridian`.
+        pct_of_spend, lower, upper: Meridian's ``pct_of_spend``, ``spend_constraint_lower`` / ``_upper`` (see
+            :func:`mmm_meridian.optimize.constraints.to_meridian`).
         budget: total budget for a fixed-budget run (None: the historical total).
         fixed_budget: True maximises incremental revenue at ``budget``; False spends while the marginal ROI stays
             above ``target_mroi`` (Meridian's flexible budget).
@@ -108,13 +96,14 @@ def optimize(mmm: Any, constraints: MeridianConstraints, *, budget: float | None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Meridian warns about unmet mROI targets and deprecations; we report both
         results = optimizer.optimize(
-            fixed_budget=fixed_budget, pct_of_spend=[float(x) for x in constraints.pct_of_spend],
-            spend_constraint_lower=[float(x) for x in constraints.spend_constraint_lower],
-            spend_constraint_upper=[float(x) for x in constraints.spend_constraint_upper],
+            fixed_budget=fixed_budget, pct_of_spend=[float(x) for x in pct_of_spend],
+            spend_constraint_lower=[float(x) for x in lower], spend_constraint_upper=[float(x) for x in upper],
             gtol=gtol, confidence_level=interval, optimization_grid=grid, **kwargs)
     spend = np.asarray(results.optimized_data["spend"], dtype=np.float64)
     total = float(results.optimized_data.attrs.get("budget", spend.sum()))
-    return Recommendation(results, spend, total, float(results.optimization_grid.spend_step_size))
+    mean = np.asarray(results.optimized_data["incremental_outcome"].sel(metric="mean"), dtype=np.float64)
+    return Recommendation(spend, total, float(results.optimization_grid.spend_step_size), mean,
+                          NativeResult(results))
 
 
 class PlanEvaluator:
@@ -205,11 +194,11 @@ def bounded_response_curves(results: Any) -> Any:
             use_optimal_frequency=results.optimization_grid.use_optimal_frequency)
 
 
-def write_html(recommendation: Recommendation, directory: Path, filename: str, curves: Any = None) -> bool:
-    """Meridian's optimisation summary page, its response curves from ``curves`` (default
-    :func:`bounded_response_curves`); False (and a log line) when it cannot render here."""
-    results = recommendation.results
-    curves = bounded_response_curves(results) if curves is None else curves
+def write_html(recommendation: Recommendation, directory: Path, filename: str) -> bool:
+    """Meridian's optimisation summary page with the bounded response curves (:func:`bounded_response_curves`);
+    False (and a log line) when it cannot render here."""
+    native: NativeResult = recommendation.native
+    results, curves = native.results, native.bounded_curves()
     # Meridian's page calls results.get_response_curves(); answer it with the bounded curves (frozen dataclass).
     object.__setattr__(results, "get_response_curves", lambda: curves)
     try:
@@ -224,10 +213,10 @@ def write_html(recommendation: Recommendation, directory: Path, filename: str, c
     return True
 
 
-def response_curves(recommendation: Recommendation, curves: Any = None) -> pd.DataFrame:
+def response_curves(recommendation: Recommendation) -> pd.DataFrame:
     """The run's response curves (spend multiplier, spend, incremental revenue mean and interval), on the bounded
-    multipliers of :func:`bounded_response_curves` unless ``curves`` is given."""
-    return curves_frame(bounded_response_curves(recommendation.results) if curves is None else curves)
+    multipliers of :func:`bounded_response_curves`."""
+    return curves_frame(recommendation.native.bounded_curves())
 
 
 def curves_frame(curves: Any) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The one module that imports Meridian: InputData, priors, ModelSpec, sampling, serialization and Analyzer helpers.
 
-Import it only after :func:`mmm_meridian.train.runtime.apply` (or accept Meridian's defaults: JAX, float64), since
+Import it only after :func:`mmm_meridian.models.meridian.runtime.apply` (or accept Meridian's defaults: JAX, float64), since
 Meridian fixes its backend on first import. Other stages use :func:`load_model`, :func:`analyzer`,
 :func:`roi_table` and :func:`expected_vs_actual` rather than importing Meridian themselves.
 
@@ -105,7 +105,7 @@ def build_holdout(spec: FeatureSpec, holdout_start: str | None, times: Sequence[
     Both kinds are observations Meridian leaves out of the likelihood, but only the first is a forecast to score. They
     are told apart by their shape, which survives saving the model: the forecast holdout is an OPEN date range
     (``DateRange(start_date=...)``, to the end of the data, as evaluate's geo holdout also writes), excluded weeks are
-    CLOSED ranges (start and end dates). :func:`mmm_meridian.evaluate.meridian_eval.holdout_mask` reads this back.
+    CLOSED ranges (start and end dates). :func:`mmm_meridian.models.meridian.evaluation.holdout_mask` reads this back.
     Excluded weeks shared by every geo become global date ranges; otherwise each geo gets its own ranges.
 
     Args:

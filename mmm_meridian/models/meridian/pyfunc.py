@@ -7,7 +7,7 @@ period), ``media_revenue`` and ``<channel>_contribution`` (posterior-mean increm
 Predictions are posterior means over every draw, so they are deterministic: the model loaded in a fresh process
 predicts exactly what the logging process predicted.
 
-The model is saved as MLflow "models from code" (:mod:`mmm_meridian.train.spend_plan_entry`, no pickle) with the
+The model is saved as MLflow "models from code" (:mod:`mmm_meridian.models.meridian.spend_plan_entry`, no pickle) with the
 ``mmm_meridian`` sources in the model's ``code/`` folder, and its requirements pin Meridian and MLflow but not
 ``mmm-meridian`` (which no package index serves), so ``mlflow models serve -m models:/<name>/<version>`` can build its
 environment and load it.
@@ -44,7 +44,7 @@ class SpendPlanModel(mlflow.pyfunc.PythonModel):
         os.environ.setdefault("MERIDIAN_BACKEND", "jax")  # read at Meridian's first import in a serving process
         from meridian.analysis import analyzer as meridian_analyzer
 
-        from mmm_meridian.train import meridian_adapter
+        from mmm_meridian.models.meridian import adapter as meridian_adapter
 
         self.mmm = meridian_adapter.load_model(path)
         self.analyzer = meridian_analyzer.Analyzer(self.mmm)

@@ -1,4 +1,4 @@
-"""Subprocess entry point for one fit: ``python -m mmm_meridian.train.worker <job.json> <out_dir>``.
+"""Subprocess entry point for one fit: ``python -m mmm_meridian.models.worker <job.json> <out_dir>``.
 
 The parent sets the runtime environment (backend, precision, device, threads) before starting it, so Meridian is
 imported fresh with those settings. Exit status 0 on success, 2 on a UserError (message in ``error.json``), 1 on
@@ -19,7 +19,7 @@ from mmm_meridian.errors import EXIT_UNEXPECTED, EXIT_USER_ERROR, UserError
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    from mmm_meridian.train.fit import FitJob, run_job
+    from mmm_meridian.models.jobs import FitJob, run_job
 
     job_path, out_dir = Path(argv[0]), Path(argv[1])
     try:

@@ -1,45 +1,26 @@
-"""The evaluate stage's use of Meridian: posterior predictive tables, model summaries, and the refit worker.
-
-Run as ``python -m mmm_meridian.evaluate.meridian_eval <job.json> <out_dir>`` it refits one holdout model (temporal,
-rolling split or geo holdout) in a fresh process (Meridian's memory grows across fits in one process) and writes
-``predictions.parquet``, ``roi.csv`` and ``diagnostics.json`` (the train stage's convergence diagnostics of the refit,
-:func:`mmm_meridian.train.diagnostics.compute`); the parent sets the runtime environment (see
-:func:`mmm_meridian.train.runtime.child_env`).
-"""
+"""Evaluation on the Meridian engine: holdout masks, the posterior predictive table, the model summary, geo holdouts."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-import sys
-import traceback
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as cols
-from mmm_meridian.artifacts import dumps
-from mmm_meridian.config.modeling import ConvergenceConfig
-from mmm_meridian.errors import EXIT_UNEXPECTED, EXIT_USER_ERROR, UserError
-from mmm_meridian.train import diagnostics as diag
-from mmm_meridian.train import meridian_adapter as adapter
+from mmm_meridian.models.meridian import adapter
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     from meridian.model import model as meridian_model
     from meridian.model import spec as meridian_spec
 
-log = logging.getLogger(__name__)
-
-
 def _excluded_mask(mmm: Any) -> np.ndarray:
     """Boolean (geo, time) mask of the weeks excluded from the fit because their KPI is a placeholder.
 
-    :func:`mmm_meridian.train.meridian_adapter.build_holdout` writes them as CLOSED date ranges (start and end), the
+    :func:`mmm_meridian.models.meridian.adapter.build_holdout` writes them as CLOSED date ranges (start and end), the
     forecast holdouts as open ranges running to the end of the data; this reads the closed ones back.
     """
     geos = [str(g) for g in mmm.input_data.geo.values]
@@ -141,53 +122,3 @@ def with_geo_holdout(mmm: Any, geos: list[str], start: str) -> Any:
     holdout = meridian_spec.HoldoutSpec(spec=specs)
     spec = dataclasses.replace(mmm.model_spec, holdout=holdout, holdout_id=None)
     return meridian_model.Meridian(input_data=mmm.input_data, model_spec=spec)
-
-
-def run_refit(job: dict[str, Any], out_dir: Path) -> None:
-    """Fit one holdout model (see the module docstring) and write its predictions and ROI table."""
-    from mmm_meridian.train.fit import FitJob, load_inputs
-
-    fit_job = FitJob(**{**job["fit"], "window": tuple(job["fit"]["window"]) if job["fit"].get("window") else None})
-    inputs, spec = load_inputs(fit_job)
-    geo = job.get("geo_holdout")
-    # A forecast of the last weeks gets no trend knot inside them (build_model: adapter.fitted_knots).
-    mmm = adapter.build_model(inputs, spec, holdout_weeks=0 if geo else fit_job.holdout_weeks)
-    if geo:
-        mmm = with_geo_holdout(mmm, geo["geos"], geo["start"])
-    log.info("%s: refitting %d geo(s) x %d weeks", fit_job.label, len(spec.geos), inputs[cols.TIME].nunique())
-    timings = adapter.sample(mmm, chain_batch_size=fit_job.chain_batch_size,
-                             reconstruction_batch_size=fit_job.reconstruction_batch_size, **fit_job.sampler)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # The main fit's convergence gate, on this refit's posterior: the parent decides what a failure means.
-    thresholds = ConvergenceConfig.from_dict(fit_job.thresholds)
-    diagnostics = diag.compute(adapter.inference_data(mmm), thresholds)
-    diagnostics.extra.update({k: round(v, 3) for k, v in timings.items()})
-    (out_dir / "diagnostics.json").write_text(dumps(diagnostics.to_dict()) + "\n", encoding="utf-8")
-    log.info("%s: %s (max R-hat %.3f, min ESS %.0f)", fit_job.label,
-             "converged" if diagnostics.converged else "NOT converged: " + "; ".join(diagnostics.failures),
-             diagnostics.max_rhat, diagnostics.min_ess)
-    predictive_table(mmm, job["interval"], seed=fit_job.sampler["seed"]).to_parquet(
-        out_dir / "predictions.parquet", index=False)
-    adapter.roi_table(mmm).to_csv(out_dir / "roi.csv", index=False)
-
-
-def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    job_path, out_dir = Path(argv[0]), Path(argv[1])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        run_refit(json.loads(job_path.read_text(encoding="utf-8")), out_dir)
-    except UserError as exc:
-        (out_dir / "error.json").write_text(json.dumps({"what": exc.what, "where": exc.where, "fix": exc.fix}))
-        log.error("%s", exc.message)
-        return EXIT_USER_ERROR
-    except Exception:  # noqa: BLE001 - reported to the parent through error.json and the exit status
-        (out_dir / "error.json").write_text(json.dumps({"what": traceback.format_exc()}))
-        traceback.print_exc()
-        return EXIT_UNEXPECTED
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

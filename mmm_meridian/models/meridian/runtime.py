@@ -1,4 +1,4 @@
-"""Compute runtime for Meridian: backend, precision, device and threads, set before Meridian is first imported.
+"""Compute runtime for the Meridian engine: backend, precision, device and threads, set before Meridian is first imported.
 
 Meridian reads ``MERIDIAN_BACKEND`` and ``MERIDIAN_ENABLE_JAX_X64`` when ``meridian`` is imported, and JAX / TF read
 their device and thread settings when they start, so :func:`configure` only sets environment variables and must
@@ -13,29 +13,15 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
+from mmm_meridian.models.base import RuntimePlan
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RuntimePlan:
-    """What the fit will run on (resolved from ``runtime.*`` and the machine)."""
-
-    backend: str
-    precision: str
-    device: str  # "cpu" or "gpu"
-    threads: int | None
-    env: dict[str, str]
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "env"}
 
 
 def detect_gpus() -> list[str]:
@@ -90,7 +76,7 @@ def plan(runtime: RuntimeConfig) -> RuntimePlan:
         n = str(runtime.threads)
         env.update({"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1",
                     "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}"})
-    return RuntimePlan(backend, precision, device, runtime.threads, env)
+    return RuntimePlan("meridian", backend, precision, device, runtime.threads, env)
 
 
 def meridian_loaded() -> bool:
