@@ -343,6 +343,7 @@ class Tracker:
 
     def _log_stage(self, stage: str, manifest: Manifest, stage_dir: Path, late: bool) -> str:
         tags = {"mmm.kind": "stage", "mmm.stage": stage, "mmm.config_hash": manifest.config_hash,
+                "mmm.engine": str(self.cfg.model.backend.value),
                 **{f"version.{k}": v for k, v in manifest.versions.items()}}
         if late:
             tags["mmm.logged_late"] = "true"  # committed by an earlier command whose logging failed or was off

@@ -296,6 +296,9 @@ class ModelConfig:
     # The engine that fits the model: meridian (Google Meridian, JAX/TFP) or pymc (PyMC-Marketing). Every stage works
     # with both; runtime.backend stays Meridian's own choice of JAX or TensorFlow.
     backend: ModelBackend = ModelBackend.meridian
+    # A second opinion: train also fits this other engine on the same inputs and priors, evaluate scores it on the
+    # temporal holdout, and the report compares both engines' ROIs channel by channel. null: off.
+    second_opinion: Optional[ModelBackend] = None
 
 
 @dataclass

@@ -92,7 +92,12 @@ class MMMConfig:
         from mmm_meridian.config.modeling import ModelBackend, NutsSampler
 
         default_sampler = NutsSampler.numpyro
-        if self.model.backend == ModelBackend.meridian and self.training.sampler.nuts_sampler != default_sampler:
+        if self.model.second_opinion is not None and self.model.second_opinion == self.model.backend:
+            raise ConfigError(f"model.second_opinion={self.model.second_opinion.value} is the engine that already "
+                              "fits the model (model.backend)", where="config keys model.backend, model.second_opinion",
+                              fix="name the other engine (meridian or pymc), or set model.second_opinion=null")
+        uses_pymc = ModelBackend.pymc in (self.model.backend, self.model.second_opinion)
+        if not uses_pymc and self.training.sampler.nuts_sampler != default_sampler:
             raise ConfigError(f"training.sampler.nuts_sampler={self.training.sampler.nuts_sampler.value} applies to "
                               "the PyMC engine only; Meridian samples with its own NUTS (TensorFlow Probability)",
                               where="config keys model.backend, training.sampler.nuts_sampler",

@@ -16,6 +16,7 @@ a summary; the stage fails only when a check named in ``evaluation.metrics.block
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from mmm_meridian.evaluate import convergence
 from mmm_meridian.evaluate.checks import digital_checks, media_share_check, platform_revenue, roi_bounds_check
 from mmm_meridian.evaluate.metrics import Check, judge, mark_excluded, roi_movement, score, scored_in_sample, spread
 from mmm_meridian.feature_spec import SPEC_FILE
+from mmm_meridian.models.base import Engine
 from mmm_meridian.models.jobs import job_from_config, make_splits
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
@@ -69,13 +71,31 @@ class Evaluator:
             self._base = job_from_config(self.cfg, self.ctx.input_path("features", SPEC_FILE).parent, self.plan)
         return self._base
 
-    def refit(self, name: str, **kwargs: Any) -> Any:
+    def refit(self, name: str, engine: Engine | None = None, **kwargs: Any) -> Any:
+        """Refit the main fit's job (``engine``: another engine's, for the second opinion) with a holdout."""
         from mmm_meridian.evaluate.refit import refit_job, run_refit
 
-        job = refit_job(self.base_job(), f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
-        self.ctx.log.info("evaluate: %s: refitting in a separate process", name)
-        return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, self.engine.child_env(self.plan),
+        engine = engine or self.engine
+        plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
+        base = dataclasses.replace(self.base_job(), engine=engine.name, runtime=plan.to_dict())
+        job = refit_job(base, f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
+        self.ctx.log.info("evaluate: %s: refitting (%s engine) in a separate process", name, engine.name)
+        return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
                          self.cfg.training.split_timeout_s)
+
+    def second_opinion(self) -> dict[str, Any] | None:
+        """The temporal holdout scored for ``model.second_opinion``'s engine too (None when it is off): both
+        engines' forecasts of the same held-out weeks, each from its own refit."""
+        if self.cfg.model.second_opinion is None or not self.ev.validation_strategies.temporal_holdout.enabled:
+            return None
+        other = models.engine(self.cfg.model.second_opinion)
+        weeks = self.ev.validation_strategies.temporal_holdout.weeks
+        refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks)
+        predictions = mark_excluded(refit.predictions, self.excluded_weeks, cols.GEO, cols.TIME)
+        self.ctx.out.write_csv(f"holdout_predictions_{other.name}.csv", predictions)
+        held = self._judged(score(predictions, predictions["holdout"]))
+        record = convergence.summarise(refit.diagnostics, "refit", self.policy)
+        return {"engine": other.name, "weeks": weeks, **_status(record), "holdout": held, "convergence": record}
 
     def _converged(self, name: str, diagnostics: dict[str, Any], source: str, checks: list[Check]) -> dict[str, Any]:
         """Judge one fit's convergence, mark ``checks`` (the strategy's) when it failed, and return the record."""
@@ -238,6 +258,9 @@ def run(ctx: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"interval": ev.metrics.interval, "strategies": {}}
     if strategies.temporal_holdout.enabled:
         doc["strategies"]["temporal_holdout"] = evaluator.temporal()
+        second = evaluator.second_opinion()
+        if second is not None:
+            doc["second_opinion"] = second
     if strategies.rolling_origin.enabled:
         doc["strategies"]["rolling_origin"] = evaluator.rolling()
     if strategies.geo_holdout.enabled:

@@ -90,6 +90,11 @@ SCHEMAS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
         "baseline": ("float", "{cur}", "expected revenue without media"),
         "kpi_excluded": ("bool", "", "the week's revenue is a placeholder for a long gap (kpi_long_gaps=exclude), "
                                      "kept out of the fit; actual is empty")}),
+    "second_opinion": ("Each channel's ROI from both engines (model.second_opinion): <engine>_roi_mean, "
+                       "<engine>_roi_lo_90 and <engine>_roi_hi_90 for meridian and pymc.", {
+        "channel": ("string", "", "media channel"),
+        "intervals_overlap": ("bool", "", "the two engines' 90 % ROI intervals overlap (False: they disagree)"),
+        "roi_ratio": ("float", "ratio", "second engine's ROI mean / the main engine's")}),
 }
 
 

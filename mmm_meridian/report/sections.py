@@ -197,6 +197,59 @@ def roi_section(deck: Deck, data: ReportData) -> None:
     deck.text(text, "small")
 
 
+ENGINE_TITLES = {"meridian": "Meridian", "pymc": "PyMC-Marketing"}
+
+
+def second_opinion(deck: Deck, data: ReportData) -> None:
+    """Each channel's ROI from both engines side by side (``model.second_opinion``); nothing when it was off."""
+    table = data.inputs.second_opinion
+    if table is None or table.empty:
+        return
+    engines = [c[: -len("_roi_mean")] for c in table.columns if c.endswith("_roi_mean")]
+    deck.page_break()
+    deck.heading("Second opinion: two engines, same data")
+    rows = []
+    for r in table.to_dict("records"):
+        row = [label(r["channel"])]
+        for engine in engines:
+            row += [ratio(r[f"{engine}_roi_mean"]), interval(r[f"{engine}_roi_lo_90"], r[f"{engine}_roi_hi_90"])]
+        row.append("agree" if r["intervals_overlap"] else "DISAGREE")
+        rows.append(row)
+    header = ["Channel"]
+    for engine in engines:
+        title = ENGINE_TITLES.get(engine, engine)
+        header += [f"{title} ROI", f"{title} 90 % interval"]
+    deck.table(header + ["Intervals"], rows, widths=[0.2, 0.13, 0.2, 0.13, 0.2, 0.14])
+    apart = [label(c) for c in table.loc[~table["intervals_overlap"].astype(bool), "channel"]]
+    text = ("Both engines were fitted on the same weekly data and the same business priors; they differ in how "
+            "they model carryover, saturation and the baseline. Where their 90 % intervals overlap, the data "
+            "supports one answer whichever model reads it. ")
+    text += (f"They disagree on {', '.join(apart)}: there the data cannot pin the return down and the modelling "
+             "assumptions decide it. Treat those channels' ROI as unsettled and test them (e.g. a geo experiment) "
+             "before moving budget on them." if apart else "They agree on every channel.")
+    deck.text(escape(text), "small")
+    forecast = holdout_comparison(data.inputs.metrics or {}, engines)
+    if forecast:
+        deck.text(escape(forecast), "small")
+
+
+def holdout_comparison(metrics: dict[str, Any], engines: list[str]) -> str | None:
+    """Both engines' forecast errors on evaluate's held-out weeks, in words (None when evaluate did not score the
+    second opinion)."""
+    second = metrics.get("second_opinion")
+    main = (metrics.get("strategies") or {}).get("temporal_holdout")
+    if not second or not main or len(engines) != 2:
+        return None
+    main_engine = next(e for e in engines if e != second["engine"])
+    parts = []
+    for engine, doc in ((main_engine, main), (second["engine"], second)):
+        held = doc.get("holdout", {})
+        note = f" ({doc['status']})" if doc.get("status") else ""
+        parts.append(f"{ENGINE_TITLES.get(engine, engine)} MAPE {share(held.get('mape'))}, coverage "
+                     f"{share(held.get('coverage'))}{note}")
+    return f"Forecast of the last {second['weeks']} weeks, each engine refitted without them: " + "; ".join(parts) + "."
+
+
 def curves(deck: Deck, data: ReportData) -> None:
     deck.page_break()
     deck.heading("Response curves")

@@ -43,6 +43,7 @@ class ReportInputs:
     metrics: dict[str, Any] | None = None
     optimize_html: Path | None = None
     model_path: Path | None = None
+    second_opinion: pd.DataFrame | None = None  # train/second_opinion.csv (model.second_opinion)
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -123,6 +124,8 @@ def load_inputs(folders: dict[str, Path], model_file: str = "model.binpb") -> Re
     inputs.diagnostics = _json(where("train") / "diagnostics.json", inputs, "train")
     plausibility = where("train") / "plausibility.json"
     inputs.plausibility = _json(plausibility, inputs, "train") if plausibility.is_file() else None
+    second = where("train") / "second_opinion.csv"
+    inputs.second_opinion = pd.read_csv(second) if second.is_file() else None
     model = where("train") / model_file
     inputs.model_path = model if model.exists() else None
     if inputs.model_path is None:

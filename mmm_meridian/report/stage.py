@@ -69,6 +69,21 @@ def _failed_figure(scope: str, metric: str, value: float, threshold: float) -> s
     return f"{where}{strategy}: {figure}"
 
 
+ENGINE_NAMES = {"meridian": ("Google Meridian", "google-meridian"), "pymc": ("PyMC-Marketing", "pymc-marketing")}
+
+
+def engine_label(diagnostics: dict[str, Any]) -> str:
+    """The engine that fitted the model and its version, as train recorded them (e.g. "Google Meridian 2.1.0")."""
+    name, package = ENGINE_NAMES.get(diagnostics.get("engine", "meridian"), ("?", "?"))
+    version = (diagnostics.get("versions") or {}).get(package)
+    if version is None:  # diagnostics from before engines were recorded: the installed version
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "?"
+    return f"{name} {version}"
+
+
 def cover_facts(ctx: Any, inputs: ReportInputs) -> dict[str, str]:
     cfg = ctx.cfg
     spec = inputs.feature_spec or {}
@@ -81,12 +96,8 @@ def cover_facts(ctx: Any, inputs: ReportInputs) -> dict[str, str]:
     series += f"; {'geo model over ' + str(len(geos)) + ' geos' if len(geos) > 1 else 'national model'}"
     diag = inputs.diagnostics or {}
     sampler = diag.get("sampler", {})
-    try:
-        meridian = metadata.version("google-meridian")
-    except metadata.PackageNotFoundError:
-        meridian = "?"
     train = ctx.store.manifest("train")
-    model = (f"Google Meridian {meridian}; {len(inputs.roi)} channels; sampler preset '{cfg.training.preset}' "
+    model = (f"{engine_label(diag)}; {len(inputs.roi)} channels; sampler preset '{cfg.training.preset}' "
              f"({sampler.get('n_chains', '?')} chains x {sampler.get('n_keep', '?')} draws, "
              f"{diag.get('backend', '?')}); model version {train.digest if train else '?'}")
     ingest = ctx.store.manifest("ingest")
@@ -172,7 +183,8 @@ def draw_charts(data: sections.ReportData, curves: pd.DataFrame | None, folder: 
 def build_deck(data: sections.ReportData, path: Path) -> Path:
     deck = Deck(title=f"{data.cover['project']}: marketing mix model",
                 footer=f"{data.cover['project']} | {data.cover['period']} | generated {data.cover['date']}")
-    for section in (sections.cover, sections.summary, sections.contributions, sections.roi_section, sections.curves,
+    for section in (sections.cover, sections.summary, sections.contributions, sections.roi_section,
+                    sections.second_opinion, sections.curves,
                     sections.optimization, sections.model_quality, sections.data_quality, sections.caveats):
         section(deck, data)
     return deck.build(path)
@@ -236,7 +248,8 @@ def run(ctx: Any) -> dict[str, Any]:
                   "attribution": attribution,
                   "roi": dashboard.roi_table(inputs.roi, model.marginal_roi if model else None),
                   "response_curves": curves, "allocation": inputs.allocation, "recommendations": recommendations,
-                  "scenarios": inputs.scenarios, "metrics": metrics, "model_fit": model.fit if model else None}
+                  "scenarios": inputs.scenarios, "metrics": metrics, "model_fit": model.fit if model else None,
+                  "second_opinion": inputs.second_opinion}
         schema = dashboard.write_tables(tables, out.path("dashboard/SCHEMA.md").parent, currency)
         summary["dashboard_tables"] = len(schema["tables"])
     if cfg.reports.meridian_html:

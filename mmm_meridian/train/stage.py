@@ -12,6 +12,7 @@ gate's figures and verdict: :mod:`mmm_meridian.train.plausibility`) and, when ``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -22,8 +23,9 @@ from mmm_meridian import models
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.errors import UserError
 from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
+from mmm_meridian.models import compare
 from mmm_meridian.models.diagnostics import Diagnostics, gate
-from mmm_meridian.models.jobs import job_from_config, run_in_subprocess, run_job
+from mmm_meridian.models.jobs import FitJob, job_from_config, run_in_subprocess, run_job
 from mmm_meridian.pipeline import stage_config
 from mmm_meridian.train import plausibility, quarantine
 from mmm_meridian.train.rolling import run_rolling
@@ -50,6 +52,38 @@ def check_plausibility(ctx: Any, diagnostics: Diagnostics) -> plausibility.Plaus
     ctx.out.write_json(plausibility.FILE, verdict.to_dict())
     plausibility.gate(verdict, limits.on_failure.value)
     return verdict
+
+
+def second_opinion(ctx: Any, job: FitJob) -> dict[str, Any]:
+    """Fit ``model.second_opinion`` on the same inputs, priors and sampler settings (in its own process), write its
+    results under ``train/second_opinion/`` and the side-by-side ROI table ``train/second_opinion.csv``.
+
+    The second fit is not gated: its convergence is recorded (and warned about) so the comparison can be read
+    with it; the main fit stays the pipeline's answer.
+    """
+    cfg = ctx.cfg
+    main, other = models.for_config(cfg), models.engine(cfg.model.second_opinion)
+    plan = other.plan(cfg.runtime)
+    folder = ctx.out.dir / compare.FOLDER
+    second_job = dataclasses.replace(job, engine=other.name, runtime=plan.to_dict(), revenue_figures=False,
+                                     label=f"train second opinion ({other.name})")
+    ctx.log.info("train: second opinion: fitting the %s engine on the same inputs and priors", other.name)
+    diagnostics = run_in_subprocess(second_job, folder, other.child_env(plan), cfg.training.split_timeout_s,
+                                    "the second-opinion fit")
+    if not diagnostics["converged"]:
+        ctx.log.warning("train: the second opinion (%s) did not converge: %s; read its ROIs with care", other.name,
+                        "; ".join(diagnostics["failures"]))
+    table = compare.compare_roi(pd.read_csv(ctx.out.dir / "roi.csv"), pd.read_csv(folder / "roi.csv"), main.name,
+                                other.name)
+    ctx.out.write_csv(compare.FILE, table)
+    apart = table.loc[~table["intervals_overlap"], "channel"].tolist()
+    if apart:
+        ctx.log.warning("train: second opinion: the engines' 90 %% ROI intervals do not overlap for %s: the data "
+                        "cannot tell these apart, so the priors and model forms decide", apart)
+    return {"engine": other.name, "converged": bool(diagnostics["converged"]),
+            "max_rhat": diagnostics["max_rhat"], "min_ess": diagnostics["min_ess"],
+            "channels_apart": apart,
+            "roi_mean": dict(zip(table["channel"], table[f"{other.name}_roi_mean"].round(4), strict=True))}
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -107,5 +141,7 @@ def run(ctx: Any) -> dict[str, Any]:
                              cfg.training.split_timeout_s)
         summary["splits"] = int(len(splits))
         summary["splits_converged"] = int(splits["converged"].sum())
+    if cfg.model.second_opinion is not None:
+        summary["second_opinion"] = second_opinion(ctx, job)
     ctx.extra_manifest["runtime"] = plan.to_dict()
     return summary
