@@ -76,9 +76,9 @@ STAGES: dict[str, StageSpec] = {
         StageSpec("features", "turn the clean data and business knowledge into model inputs and priors",
                   ("transform",), "transform/clean.parquet",
                   ("feature_spec.json", "model_inputs.parquet"), "mmm_meridian.features.stage"),
-        StageSpec("train", "fit the model engine (model.backend), check convergence and plausibility, save the model and "
-                  "ROI table", ("features",), "features/feature_spec.json",
-                  ("model.binpb (meridian) or model.nc (pymc)", "diagnostics.json", "roi.csv", "plausibility.json"),
+        StageSpec("train", "fit the model engine (model.backend), check convergence and plausibility, save the model "
+                  "(model.binpb for meridian, model.nc for pymc) and ROI table", ("features",),
+                  "features/feature_spec.json", ("diagnostics.json", "roi.csv", "plausibility.json"),
                   "mmm_meridian.train.stage"),
         StageSpec("optimize", "allocate the budget with the engine's optimizer under business constraints",
                   ("train",), "train/'s saved model", ("allocation.csv", "scenarios.csv",

@@ -313,7 +313,7 @@ def run(ctx: Any) -> dict[str, Any]:
                      "their posterior means only, with no intervals and no probability of beating the current mix")
     ctx.log.info("optimize: %s objective over %d channel(s), reference budget %.0f, bounds %s",
                  opt.objective.value, len(channels), request.budget, request.bounds.as_dict())
-    grid = build_shared_grid(mmm, opt, channels, historical)
+    grid = build_shared_grid(engine, mmm, opt, channels, historical)
     result = optimise_plan(engine, mmm, evaluator, request, gtol=opt.gtol, width=opt.sensitivity.interval,
                            weekly=weekly if opt.flag_extrapolation else pd.DataFrame(), margin=opt.margin, grid=grid)
     if not result.constraints_satisfied:

@@ -60,7 +60,7 @@ def test_recommendation_raises_true_revenue_and_keeps_every_bound(fitted, model,
     assert result.constraints_satisfied
     # Our paired evaluation on all draws reproduces Meridian's own posterior mean for the recommended plan.
     np.testing.assert_allclose(result.allocation["expected_incremental_revenue"],
-                               result.recommendation.meridian_mean_outcome, rtol=1e-4)
+                               result.recommendation.mean_outcome, rtol=1e-4)
 
 
 def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):

@@ -51,7 +51,7 @@ def test_pyfunc_predicts_plans_and_reloads_identically_in_a_fresh_process(fitted
     flavor = yaml.safe_load((saved / "MLmodel").read_text())["flavors"]["python_function"]
     assert flavor["model_code_path"].endswith("spend_plan_entry.py") and "python_model" not in flavor
     assert (saved / "spend_plan_entry.py").is_file() and not list(saved.rglob("*.pkl"))
-    assert (saved / "code" / "mmm_meridian" / "train" / "meridian_pyfunc.py").is_file()
+    assert (saved / "code" / "mmm_meridian" / "models" / "meridian" / "pyfunc.py").is_file()
     requirements = (saved / "requirements.txt").read_text().split()
     assert not [r for r in requirements if r.lower().startswith(("mmm-meridian", "mmm_meridian"))]
     assert "google-meridian[schema]==2.1.0" in requirements
