@@ -1,0 +1,175 @@
+"""Sampling, answers, holdout and save / load of the PyMC engine on the tiny fitted fixtures (conftest.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, N_WEEKS, TINY
+
+from mmm_meridian.errors import MissingArtifactError, UserError
+from mmm_meridian.models.base import EXPECTED_COLUMNS, PREDICTIVE_COLUMNS, ROI_COLUMNS, ModelSummary
+from mmm_meridian.models.pymc import ENGINE, MEDIA_PARAMETERS, fit
+
+
+@pytest.fixture(scope="module")
+def saved(national_fit: tuple[Any, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ENGINE.save(national_fit[0], tmp_path_factory.mktemp("pymc") / ENGINE.model_file)
+
+
+def test_sample_reports_seconds_and_a_posterior(national_fit: tuple[Any, dict]) -> None:
+    model, timings = national_fit
+    assert timings["prior_seconds"] == 0.0 and timings["sampling_seconds"] > 0
+    idata = ENGINE.inference_data(model)
+    posterior = idata.posterior
+    assert (posterior.sizes["chain"], posterior.sizes["draw"]) == (TINY.n_chains, TINY.n_keep)
+    assert {"roi", "adstock_alpha", "saturation_lam", "saturation_alpha"} <= set(posterior.data_vars)
+    assert (MEDIA_PARAMETERS - {"media_geo_effect"}) <= set(posterior.data_vars)
+    assert "diverging" in idata.sample_stats
+    assert idata.observed_data["y"].size == N_WEEKS - HOLDOUT_WEEKS  # the likelihood saw the kept weeks only
+
+
+def test_sampling_leaves_jaxs_precision_as_it_was() -> None:
+    """PyTensor's JAX backend turns JAX's process-wide x64 flag on; the engine samples in float64 and turns the flag
+    back afterwards, so a float32 Meridian model in the same process is not affected (the fixtures' fits check it
+    too, see conftest.py)."""
+    import jax
+
+    before = bool(jax.config.jax_enable_x64)
+    try:
+        for start in (False, True):
+            jax.config.update("jax_enable_x64", start)
+            with fit._jax_float64("numpyro"):
+                assert jax.config.jax_enable_x64
+            assert bool(jax.config.jax_enable_x64) == start
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+def test_roi_table(national_fit: tuple[Any, dict], national_inputs: pd.DataFrame) -> None:
+    model = national_fit[0]
+    roi = ENGINE.roi_table(model)
+    assert tuple(roi.columns) == ROI_COLUMNS and roi["channel"].tolist() == ["tv", "search"]
+    assert np.allclose(roi["spend"], [national_inputs["tv__spend"].sum(), national_inputs["search__spend"].sum()])
+    assert np.allclose(roi["roi_mean"], roi["incremental_revenue"] / roi["spend"])
+    assert (roi["roi_lo_90"] < roi["roi_median"]).all() and (roi["roi_median"] < roi["roi_hi_90"]).all()
+    # The ROI over the data is exactly the reparameterisation's free parameter on every posterior draw.
+    free = model.idata.posterior["roi"].stack(s=("chain", "draw")).transpose("channel", "s").values
+    assert np.allclose(roi["roi_median"], np.median(free, axis=1), rtol=1e-9)
+    assert np.allclose(ENGINE.historical_spend(model), roi["spend"])
+    weekly = ENGINE.weekly_spend(model)
+    assert list(weekly.columns) == ["tv", "search"] and weekly.index[0] == "2022-01-03" and len(weekly) == N_WEEKS
+    assert np.allclose(weekly.sum(), roi["spend"])
+
+
+@pytest.mark.parametrize("fixture", ["national_fit", "geo_fit"])
+def test_forward_pass_matches_the_sampled_graph(fixture: str, request: pytest.FixtureRequest) -> None:
+    model = request.getfixturevalue(fixture)[0]
+    idata = model.idata
+    graph = (idata.posterior["channel_contribution"] * idata.constant_data["target_scale"])
+    graph = graph.stack(s=("chain", "draw")).transpose("s", "date", ...)
+    assert np.allclose(model.posterior().contribution(reduce="none").reshape(graph.shape), graph.values, rtol=1e-9)
+
+
+def test_expected_and_predictive_tables_flag_the_holdout(national_fit: tuple[Any, dict],
+                                                         national_inputs: pd.DataFrame) -> None:
+    model = national_fit[0]
+    expected = ENGINE.expected_vs_actual(model)
+    assert tuple(expected.columns) == EXPECTED_COLUMNS and len(expected) == N_WEEKS
+    assert np.allclose(expected["actual"], national_inputs["revenue"])
+    assert (expected["predicted_lo_90"] <= expected["predicted_mean"]).all()
+    assert (expected["predicted_mean"] <= expected["predicted_hi_90"]).all()
+    predictive = ENGINE.predictive_table(model, 0.9, seed=1)
+    assert tuple(predictive.columns) == PREDICTIVE_COLUMNS
+    assert predictive["holdout"].tolist() == [False] * (N_WEEKS - HOLDOUT_WEEKS) + [True] * HOLDOUT_WEEKS
+    assert not predictive["excluded"].any()
+    # Observation noise widens the predictive interval beyond the expected revenue's.
+    width = (predictive["predicted_hi"] - predictive["predicted_lo"]).mean()
+    assert width > (expected["predicted_hi_90"] - expected["predicted_lo_90"]).mean()
+    mask = ENGINE.holdout_mask(model)
+    assert mask.shape == (1, N_WEEKS) and mask[0, -HOLDOUT_WEEKS:].all() and mask.sum() == HOLDOUT_WEEKS
+
+
+def test_geo_model_flags_excluded_weeks(geo_fit: tuple[Any, dict]) -> None:
+    model = geo_fit[0]
+    predictive = ENGINE.predictive_table(model, 0.8)
+    flagged = predictive[predictive["excluded"]]
+    assert set(zip(flagged["geo"], flagged["time"], strict=True)) == {("B", w) for w in EXCLUDED["B"]}
+    assert not predictive["holdout"].any() and not ENGINE.holdout_mask(model).any()
+    assert ENGINE.holdout_mask(model).shape == (2, N_WEEKS)
+    assert model.idata.observed_data["y"].size == 2 * N_WEEKS - 2
+    assert model.idata.posterior["saturation_alpha"].dims[-2:] == ("geo", "channel")
+    expected = ENGINE.expected_vs_actual(model)
+    assert expected["geo"].tolist() == ["A"] * N_WEEKS + ["B"] * N_WEEKS
+
+
+def test_revenue_figures_and_model_summary(national_fit: tuple[Any, dict], national_inputs: pd.DataFrame) -> None:
+    model = national_fit[0]
+    figures = ENGINE.revenue_figures(model)
+    assert figures["total_revenue"] == pytest.approx(national_inputs["revenue"].sum())
+    assert 0.0 <= figures["negative_baseline_prob"] <= 1.0
+    summary = ENGINE.model_summary(model)
+    assert isinstance(summary, ModelSummary)
+    assert summary.channels == ["tv", "search"] and summary.geos == ["national"] and len(summary.times) == N_WEEKS
+    assert summary.media_revenue == pytest.approx(summary.roi["incremental_revenue"].sum())
+    assert summary.total_revenue == pytest.approx(figures["total_revenue"])
+
+
+def test_save_and_load_round_trip(national_fit: tuple[Any, dict], saved: Path) -> None:
+    from pymc_marketing.mmm.multidimensional import MMM
+
+    model = national_fit[0]
+    assert saved.name == "model.nc" and saved.stat().st_size > 0
+    loaded = ENGINE.load(saved)
+    pd.testing.assert_frame_equal(ENGINE.roi_table(loaded), ENGINE.roi_table(model))
+    assert np.array_equal(ENGINE.holdout_mask(loaded), ENGINE.holdout_mask(model))
+    pd.testing.assert_frame_equal(ENGINE.predictive_table(loaded, 0.9, seed=2),
+                                  ENGINE.predictive_table(model, 0.9, seed=2))
+    assert loaded.record.controls == model.record.controls and loaded.record.knots == model.record.knots
+    # PyMC-Marketing's own loader reads the file (the standard model config, no pickle).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert MMM.load(str(saved)).channel_columns == ["tv", "search"]
+
+
+def test_geo_model_save_and_load_round_trip(geo_fit: tuple[Any, dict], tmp_path: Path) -> None:
+    model = geo_fit[0]
+    loaded = ENGINE.load(ENGINE.save(model, tmp_path / ENGINE.model_file))
+    pd.testing.assert_frame_equal(ENGINE.roi_table(loaded), ENGINE.roi_table(model))
+    pd.testing.assert_frame_equal(ENGINE.predictive_table(loaded, 0.9), ENGINE.predictive_table(model, 0.9))
+    assert loaded.record.geos == ["A", "B"] and loaded.record.excluded.sum() == 2
+
+
+@pytest.mark.slow
+def test_pymcs_own_nuts_sampler(national_inputs: pd.DataFrame, national_spec: Any) -> None:
+    """PyMC's own NUTS (compiled C, chains in processes): a full fit with the tiny settings (about a minute)."""
+    model = ENGINE.build(national_inputs, national_spec, holdout_weeks=HOLDOUT_WEEKS)
+    timings = ENGINE.sample(model, dataclasses.replace(TINY, nuts_sampler="pymc"))
+    assert timings["sampling_seconds"] > 0 and "diverging" in ENGINE.inference_data(model).sample_stats
+    roi = ENGINE.roi_table(model)
+    assert np.all(np.isfinite(roi["roi_mean"])) and np.all(roi["roi_lo_90"] > 0)
+
+
+def test_load_refuses_missing_and_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(MissingArtifactError, match="no saved model"):
+        ENGINE.load(tmp_path / "model.nc")
+    (tmp_path / "model.nc").write_text("not netCDF")
+    with pytest.raises(MissingArtifactError, match="cannot be read"):
+        ENGINE.load(tmp_path / "model.nc")
+
+
+def test_thin_keeps_evenly_spaced_draws(saved: Path) -> None:
+    model = ENGINE.load(saved)  # a copy: the session's fit stays whole
+    before = ENGINE.roi_table(model)
+    assert ENGINE.thin(model, None, "reports") == (200, 200)
+    assert ENGINE.thin(model, 50, "reports") == (50, 200)
+    assert model.idata.posterior.sizes["draw"] == 25
+    after = ENGINE.roi_table(model)
+    assert np.allclose(after["spend"], before["spend"]) and np.all(np.isfinite(after["roi_mean"]))
+    with pytest.raises(UserError, match="below the number of chains"):
+        ENGINE.thin(model, 1, "reports")
