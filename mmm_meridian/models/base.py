@@ -15,6 +15,7 @@ Conventions shared by every engine:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -50,6 +51,17 @@ SEASONAL_KINDS = frozenset({"annual_fourier", "holiday", "custom_event", "weekly
 BASE_KINDS = frozenset({"trend"})
 
 FittedModel = Any  # an engine's own model object: only the engine that made it looks inside
+
+
+def installed_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    """``name -> version`` of the installed ``distributions`` (absent ones left out): what an engine records."""
+    found = {}
+    for name in distributions:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ the environment first (:mod:`.runtime`), and the submodules that import Meridian
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from mmm_meridian.models.base import (
     Recommendation,
     RuntimePlan,
     SamplerSettings,
+    installed_versions,
 )
 from mmm_meridian.models.meridian import runtime
 
@@ -62,13 +62,7 @@ class MeridianEngine:
         return runtime.child_env(plan)
 
     def versions(self) -> dict[str, str]:
-        found = {}
-        for name in _VERSIONED:
-            try:
-                found[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                continue
-        return found
+        return installed_versions(_VERSIONED)
 
     def loaded_runtime(self) -> dict[str, str]:
         from mmm_meridian.models.meridian import adapter

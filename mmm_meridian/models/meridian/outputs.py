@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian.models.base import BASE, BASE_KINDS, CONTROLS, SEASONAL_KINDS, SEASONALITY, ModelOutputs
-from mmm_meridian.models.meridian import adapter
-from mmm_meridian.models.meridian.optimizer import curves_frame
+
+# Meridian (through .adapter and .optimizer) is imported inside the functions that use it: importing this module
+# (e.g. for the decomposition maths alone) must not load Meridian and its backend.
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ def marginal_roi(mmm: Any, tool: Any) -> pd.DataFrame:
 def response_curves(tool: Any, multipliers: list[float] | None = None) -> pd.DataFrame:
     """Meridian's response curves: incremental revenue (90 % interval) per channel at multiples of its spend."""
     curves = tool.response_curves(spend_multipliers=multipliers or CURVE_MULTIPLIERS, confidence_level=0.9)
+    from mmm_meridian.models.meridian.optimizer import curves_frame
+
     frame = curves_frame(curves)
     return frame[["channel", "spend_multiplier", "spend", "incremental_revenue_mean", "incremental_revenue_lo",
                   "incremental_revenue_hi"]]
@@ -112,6 +115,8 @@ def response_curves(tool: Any, multipliers: list[float] | None = None) -> pd.Dat
 
 def model_outputs(mmm: Any, control_kinds: dict[str, str], with_curves: bool = True) -> ModelOutputs:
     """Every posterior summary the report draws from the model (a few seconds on the demo)."""
+    from mmm_meridian.models.meridian import adapter
+
     tool = adapter.analyzer(mmm)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Meridian's deprecation / national-model notices

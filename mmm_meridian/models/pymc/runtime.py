@@ -23,12 +23,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.models.base import RuntimePlan
+from mmm_meridian.models.base import RuntimePlan, installed_versions
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +100,7 @@ def child_env(runtime_plan: RuntimePlan) -> dict[str, str]:
 
 def versions() -> dict[str, str]:
     """Installed versions of the engine's libraries (those present)."""
-    found = {}
-    for name in _VERSIONED:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+    return installed_versions(_VERSIONED)
 
 
 def loaded_runtime() -> dict[str, str]:
