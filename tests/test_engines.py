@@ -76,6 +76,7 @@ def test_pymc_engine_runs_every_stage_with_meridians_contract_and_a_meridian_sec
     assert (root / "report/dashboard/second_opinion.csv").is_file()
 
 
+@pytest.mark.slow  # two fits through the CLI (2.5 min on 2 cores); the default suite runs both engines above
 def test_a_sweep_over_the_engines_holds_both_roi_sets(tmp_path):
     command = [sys.executable, "-m", "mmm_meridian", "stage=train", "-m", "model.backend=meridian,pymc",
                f"paths.root={tmp_path}", "tracking.enabled=false", "training=fast", *TINY]

@@ -13,6 +13,7 @@ import pytest
 
 from mmm_meridian import frame as cols
 from mmm_meridian.evaluate.stage import Evaluator
+from mmm_meridian.models.base import ModelSummary
 
 TIMES = ["2024-01-01", "2024-01-08"]
 # Model incremental revenue vs platform-reported revenue: search 100 / 200 = 0.5, social 200 / 100 = 2.0.
@@ -30,10 +31,10 @@ def _evaluator(cfg, tmp_path) -> Evaluator:
     evaluator.ctx = SimpleNamespace(input_path=lambda stage, name: tmp_path / stage / name)
     evaluator.cfg, evaluator.ev = cfg, cfg.evaluation
     evaluator.blocking, evaluator.checks = list(cfg.evaluation.metrics.blocking), []
-    evaluator.summary = {"channels": list(MODEL), "times": TIMES, "negative_baseline_prob": 0.1,
-                         "media_revenue": 300.0, "total_revenue": 1000.0,
-                         "roi": pd.DataFrame({"channel": list(MODEL), "incremental_revenue": list(MODEL.values()),
-                                              "roi_mean": [2.0, 3.0]})}
+    evaluator.summary = ModelSummary(
+        roi=pd.DataFrame({"channel": list(MODEL), "incremental_revenue": list(MODEL.values()), "roi_mean": [2.0, 3.0]}),
+        channels=list(MODEL), times=TIMES, geos=["national_geo"], total_revenue=1000.0, media_revenue=300.0,
+        negative_baseline_prob=0.1)
     return evaluator
 
 
