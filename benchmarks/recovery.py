@@ -34,7 +34,7 @@ from mmm_meridian import models  # noqa: E402
 from mmm_meridian.artifacts import dumps  # noqa: E402
 from mmm_meridian.config import load_config  # noqa: E402
 from mmm_meridian.features.stage import build_features  # noqa: E402
-from mmm_meridian.models.jobs import FitJob, run_in_subprocess  # noqa: E402
+from mmm_meridian.models.jobs import FitJob, run_in_subprocess, sampler_values  # noqa: E402
 from mmm_meridian.simulate import SimulationSpec, simulate  # noqa: E402
 from tests.features.helpers import clean_table  # noqa: E402
 
@@ -74,9 +74,8 @@ def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Pa
     engine = models.for_config(cfg)
     plan = engine.plan(cfg.runtime)
     thresholds = {**dataclasses.asdict(cfg.complexity.identifiability), "on_failure": "warn"}
-    sampler = {k: getattr(v, "value", v) for k, v in dataclasses.asdict(cfg.training.sampler).items()}
     job = FitJob(str(folder / "model_inputs.parquet"), str(folder / "feature_spec.json"),
-                 sampler, thresholds, plan.to_dict(), engine=engine.name, save_model=False,
+                 sampler_values(cfg), thresholds, plan.to_dict(), engine=engine.name, save_model=False,
                  default_priors=variant == "bare", label=f"{kind} seed {seed} {variant}")
     started = time.perf_counter()
     diagnostics = run_in_subprocess(job, folder, engine.child_env(plan), 7200, f"{kind} seed {seed} {variant}")

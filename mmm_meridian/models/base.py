@@ -14,6 +14,7 @@ Conventions shared by every engine:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -51,6 +52,16 @@ SEASONAL_KINDS = frozenset({"annual_fourier", "holiday", "custom_event", "weekly
 BASE_KINDS = frozenset({"trend"})
 
 FittedModel = Any  # an engine's own model object: only the engine that made it looks inside
+
+
+def subprocess_env(plan: RuntimePlan) -> dict[str, str]:
+    """The environment of a subprocess fit: this process's environment plus ``plan``'s settings.
+
+    Library warnings in workers (Meridian's notes on national models, TensorFlow and PyMC deprecations) would reach
+    the user's terminal unfiltered, so they are silenced unless the user set PYTHONWARNINGS.
+    """
+    quiet = {"PYTHONWARNINGS": "ignore::UserWarning,ignore::DeprecationWarning,ignore::FutureWarning"}
+    return {**quiet, **os.environ, **plan.env}
 
 
 def installed_versions(distributions: tuple[str, ...]) -> dict[str, str]:
@@ -259,8 +270,7 @@ class Engine(Protocol):
     def response_curves(self, model: FittedModel, recommendation: Recommendation) -> pd.DataFrame:
         """:data:`CURVE_COLUMNS` over the spend range the recommendation's bounds allow."""
 
-    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str,
-                             curves: pd.DataFrame) -> bool:
+    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str) -> bool:
         """The engine's own optimisation page; False when it has none or cannot render it here."""
 
     # -- report --------------------------------------------------------------------------------------------------

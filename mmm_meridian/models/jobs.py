@@ -82,7 +82,7 @@ def job_from_config(cfg: Any, features_dir: Path, plan: RuntimePlan, label: str 
     variants of it)."""
     spec = FeatureSpec.read(features_dir / SPEC_FILE)
     return FitJob(inputs_path=str(features_dir / INPUTS_FILE), spec_path=str(features_dir / SPEC_FILE),
-                  sampler=_plain(dataclasses.asdict(cfg.training.sampler)),
+                  sampler=sampler_values(cfg),
                   thresholds=cfg.complexity.identifiability.to_dict(), runtime=plan.to_dict(),
                   engine=str(getattr(cfg.model.backend, "value", cfg.model.backend)),
                   holdout_weeks=spec.holdout_weeks, chain_batch_size=cfg.runtime.chain_batch_size,
@@ -90,9 +90,9 @@ def job_from_config(cfg: Any, features_dir: Path, plan: RuntimePlan, label: str 
                   progress_every_s=cfg.training.progress_every_s, label=label)
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Enum members as their values (a job is JSON)."""
-    return {k: getattr(v, "value", v) for k, v in values.items()}
+def sampler_values(cfg: Any) -> dict[str, Any]:
+    """``training.sampler`` as a job holds it: plain JSON values (enum members as their values)."""
+    return {k: getattr(v, "value", v) for k, v in dataclasses.asdict(cfg.training.sampler).items()}
 
 
 def sampler_settings(job: FitJob) -> SamplerSettings:

@@ -323,11 +323,9 @@ def run(ctx: Any) -> dict[str, Any]:
     scenarios = scenario_rows(engine, mmm, evaluator, opt, channels, historical,
                               weekly if opt.flag_extrapolation else pd.DataFrame(), ctx.log, reuse=result, grid=grid)
     ctx.out.write_csv("scenarios.csv", scenarios)
-    curves = engine.response_curves(mmm, result.recommendation) \
-        if opt.meridian_html or opt.response_curves else None
-    html = opt.meridian_html and engine.write_optimizer_html(result.recommendation, ctx.out.dir, HTML_FILE, curves)
+    html = opt.meridian_html and engine.write_optimizer_html(result.recommendation, ctx.out.dir, HTML_FILE)
     if opt.response_curves:
-        ctx.out.write_csv("response_curves.csv", curves)
+        ctx.out.write_csv("response_curves.csv", engine.response_curves(mmm, result.recommendation))
     notes = business_notes(opt.business_notes, result.guardrails, result.constraints.centre_is_historical)
     doc = summary_document(opt, result, historical, notes, html, scenarios)
     doc["posterior_draws"] = {"used": used, "in_fit": total}

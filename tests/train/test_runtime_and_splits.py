@@ -8,6 +8,7 @@ import pytest
 from mmm_meridian.config.infra import Backend, Device, Precision, RuntimeConfig
 from mmm_meridian.config.modeling import RollingSplitsConfig
 from mmm_meridian.errors import ConfigError, DataError
+from mmm_meridian.models.base import subprocess_env
 from mmm_meridian.models.meridian import runtime
 from mmm_meridian.train.rolling import make_splits
 
@@ -40,7 +41,7 @@ def test_recorded_precision_is_what_the_loaded_backend_computes_in():
 
     code = "from mmm_meridian.models.meridian import adapter as meridian_adapter, runtime; print(runtime.loaded_precision())"
     for backend, x64, expected in (("jax", "true", "float64"), ("tensorflow", "true", "float32")):
-        env = {**runtime.child_env(runtime.plan(RuntimeConfig(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
+        env = {**subprocess_env(runtime.plan(RuntimeConfig(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
                "MERIDIAN_ENABLE_JAX_X64": x64}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                              check=True)

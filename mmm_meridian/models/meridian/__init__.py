@@ -25,6 +25,7 @@ from mmm_meridian.models.base import (
     RuntimePlan,
     SamplerSettings,
     installed_versions,
+    subprocess_env,
 )
 from mmm_meridian.models.meridian import runtime
 
@@ -59,7 +60,7 @@ class MeridianEngine:
         return True
 
     def child_env(self, plan: RuntimePlan) -> dict[str, str]:
-        return runtime.child_env(plan)
+        return subprocess_env(plan)
 
     def versions(self) -> dict[str, str]:
         return installed_versions(_VERSIONED)
@@ -179,8 +180,7 @@ class MeridianEngine:
 
         return optimizer.response_curves(recommendation)
 
-    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str,
-                             curves: pd.DataFrame) -> bool:
+    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str) -> bool:
         from mmm_meridian.models.meridian import optimizer
 
         return optimizer.write_html(recommendation, folder, filename)

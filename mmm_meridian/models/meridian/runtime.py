@@ -3,7 +3,7 @@
 Meridian reads ``MERIDIAN_BACKEND`` and ``MERIDIAN_ENABLE_JAX_X64`` when ``meridian`` is imported, and JAX / TF read
 their device and thread settings when they start, so :func:`configure` only sets environment variables and must
 run before the first Meridian import in the process. When Meridian is already loaded with another backend (e.g. a
-test process), :func:`matches_loaded` is False and the caller fits in a subprocess started with :func:`child_env`.
+test process), :func:`matches_loaded` is False and the caller fits in a subprocess started with :func:`mmm_meridian.models.base.subprocess_env`.
 """
 
 from __future__ import annotations
@@ -120,15 +120,6 @@ def apply(runtime_plan: RuntimePlan) -> None:
 
         jax.config.update("jax_compilation_cache_dir", cache)
 
-
-def child_env(runtime_plan: RuntimePlan) -> dict[str, str]:
-    """The environment for a subprocess fit: this process's environment plus the plan's settings.
-
-    Library warnings in workers (Meridian's notes on national models, TensorFlow deprecations) would reach the
-    user's terminal unfiltered, so they are silenced unless the user set PYTHONWARNINGS.
-    """
-    quiet = {"PYTHONWARNINGS": "ignore::UserWarning,ignore::DeprecationWarning,ignore::FutureWarning"}
-    return {**quiet, **os.environ, **runtime_plan.env}
 
 
 def loaded_precision() -> str:

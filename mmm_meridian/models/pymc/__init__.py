@@ -34,6 +34,7 @@ from mmm_meridian.models.base import (
     Recommendation,
     RuntimePlan,
     SamplerSettings,
+    subprocess_env,
 )
 
 #: The posterior variables of the media effects (the convergence gate's default set): each channel's ROI (the free
@@ -63,9 +64,7 @@ class PymcEngine:
         return rt.apply(plan)
 
     def child_env(self, plan: RuntimePlan) -> dict[str, str]:
-        from mmm_meridian.models.pymc import runtime as rt
-
-        return rt.child_env(plan)
+        return subprocess_env(plan)
 
     def versions(self) -> dict[str, str]:
         from mmm_meridian.models.pymc import runtime as rt
@@ -198,8 +197,7 @@ class PymcEngine:
 
         return budget.response_curves(check_loaded(model), recommendation)
 
-    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str,
-                             curves: pd.DataFrame) -> bool:
+    def write_optimizer_html(self, recommendation: Recommendation, folder: Path, filename: str) -> bool:
         """False: PyMC-Marketing has no optimisation page."""
         return False
 

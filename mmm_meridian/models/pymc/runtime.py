@@ -92,10 +92,6 @@ def apply(runtime_plan: RuntimePlan) -> bool:
     return True
 
 
-def child_env(runtime_plan: RuntimePlan) -> dict[str, str]:
-    """This process's environment plus the plan's, library warnings silenced unless PYTHONWARNINGS is set."""
-    quiet = {"PYTHONWARNINGS": "ignore::UserWarning,ignore::DeprecationWarning,ignore::FutureWarning"}
-    return {**quiet, **os.environ, **runtime_plan.env}
 
 
 def versions() -> dict[str, str]:

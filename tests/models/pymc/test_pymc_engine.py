@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mmm_meridian import models
@@ -46,7 +45,7 @@ def test_importing_the_engine_loads_no_model_library() -> None:
 
 
 def test_pages_grid_and_mlflow_model_are_not_offered(tmp_path: Path) -> None:
-    assert ENGINE.write_optimizer_html(None, tmp_path, "x.html", pd.DataFrame()) is False  # type: ignore[arg-type]
+    assert ENGINE.write_optimizer_html(None, tmp_path, "x.html") is False  # type: ignore[arg-type]
     assert ENGINE.write_model_summary(None, tmp_path, "x.html") is None
     assert ENGINE.log_spend_plan_model("run", "file:/tmp", tmp_path / "model.nc", None) is None
     assert ENGINE.shared_grid(None, np.ones(2), np.ones(2), 2.0, 1e-4) is None
