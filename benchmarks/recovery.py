@@ -50,6 +50,10 @@ BARE = ["features.seasonality.annual=false", "features.seasonality.holidays.enab
 # user of bare Meridian has to do.
 BARE_GEO = ["features.baseline.promotions=false"]
 
+# Each engine's ROI parameter: its ESS per second of sampling is the speed that matters for the answer.
+ROI_PARAMETER = {"meridian": "roi_m", "pymc": "roi"}
+# Per fit: sampling time, the ROI parameter's smallest ESS and ESS per second of sampling, peak memory.
+_SPEED = ("sampling_seconds", "roi_min_ess", "roi_ess_per_s", "peak_rss_mb")
 _PREPARE = threading.Lock()
 # Per (kind, variant): interval coverage, point error (median, mean and worst absolute relative error of the
 # posterior-mean ROI) and the interval's width relative to the true ROI (narrower is better at equal coverage).
@@ -84,9 +88,15 @@ def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Pa
     roi["true_roi"] = roi["channel"].map(lambda c: truth[c]["roi"])
     roi["covered"] = (roi["roi_lo_90"] <= roi["true_roi"]) & (roi["true_roi"] <= roi["roi_hi_90"])
     roi["abs_rel_error"] = (roi["roi_mean"] - roi["true_roi"]).abs() / roi["true_roi"]
-    roi = roi.assign(kind=kind, seed=seed, variant=variant, max_rhat=diagnostics["max_rhat"],
+    # ESS needs two chains or more (a one-chain quick check has none)
+    roi_ess = min((p["min_ess"] for p in diagnostics["parameters"] if p["name"] in ROI_PARAMETER.values()),
+                  default=float("nan"))
+    roi = roi.assign(kind=kind, seed=seed, variant=variant, engine=engine.name, max_rhat=diagnostics["max_rhat"],
                      divergences=diagnostics.get("divergences"),
-                     seconds=round(time.perf_counter() - started, 1))
+                     seconds=round(time.perf_counter() - started, 1),
+                     sampling_seconds=diagnostics["sampling_seconds"], roi_min_ess=round(roi_ess, 1),
+                     roi_ess_per_s=round(roi_ess / diagnostics["sampling_seconds"], 2),
+                     peak_rss_mb=diagnostics["peak_rss_mb"])
     return roi
 
 
@@ -101,12 +111,14 @@ def run_recovery(seeds: list[int], kinds: list[str], preset: str, backend: str =
     pipeline's figures first.
     """
     plan = [(kind, seed, variant) for variant in variants for kind in kinds for seed in seeds]
+    engine_name = "pymc" if backend == "pymc" else "meridian"
     done: dict[tuple[str, int, str], pd.DataFrame] = {}
     if checkpoint is not None and checkpoint.exists():
         for line in checkpoint.read_text(encoding="utf-8").splitlines():
             frame = pd.DataFrame(json.loads(line))
             key = (str(frame["kind"].iloc[0]), int(frame["seed"].iloc[0]), str(frame["variant"].iloc[0]))
-            if key in plan and str(frame["preset"].iloc[0]) == preset:
+            fitted_by = str(frame["engine"].iloc[0]) if "engine" in frame else "meridian"  # older rows: Meridian
+            if key in plan and str(frame["preset"].iloc[0]) == preset and fitted_by == engine_name:
                 done[key] = frame.drop(columns=["preset"])
     todo = [key for key in plan if key not in done]
     lock = threading.Lock()
@@ -125,11 +137,13 @@ def run_recovery(seeds: list[int], kinds: list[str], preset: str, backend: str =
             future.result()
     channels = pd.concat([done[key] for key in plan], ignore_index=True)
     channels["covered"] = channels["covered"].astype(bool)
-    if "divergences" not in channels:  # fits checkpointed before divergences were recorded
-        channels["divergences"] = None
+    for column in ("divergences", *_SPEED):  # fits checkpointed before these were recorded
+        if column not in channels:
+            channels[column] = None
     summary = channels.groupby(["kind", "seed", "variant"], dropna=False).agg(
         coverage_90=("covered", "mean"), median_abs_rel_error=("abs_rel_error", "median"),
         max_rhat=("max_rhat", "first"), divergences=("divergences", "first"), seconds=("seconds", "first"),
+        **{column: (column, "first") for column in _SPEED},
     ).reset_index()
     return channels, summary
 
@@ -167,7 +181,7 @@ def main() -> int:
     print(figures)
     from benchmarks.common import save
 
-    save("recovery", {**figures, "by_kind": pooled.reset_index().to_dict(orient="records"),
+    save("recovery" if args.backend != "pymc" else "recovery_pymc", {**figures, "by_kind": pooled.reset_index().to_dict(orient="records"),
                       "fits": summary.to_dict(orient="records"),
                       "channels": channels.drop(columns=["covered"]).assign(covered=channels["covered"].astype(int))
                       .to_dict(orient="records")})

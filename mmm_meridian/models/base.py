@@ -15,6 +15,7 @@ Conventions shared by every engine:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian.config.infra import RuntimeConfig
+from mmm_meridian.errors import ConfigError
 from mmm_meridian.feature_spec import FeatureSpec
 
 #: ``train/roi.csv`` (and every refit's ``roi.csv``).
@@ -62,6 +64,33 @@ def subprocess_env(plan: RuntimePlan) -> dict[str, str]:
     """
     quiet = {"PYTHONWARNINGS": "ignore::UserWarning,ignore::DeprecationWarning,ignore::FutureWarning"}
     return {**quiet, **os.environ, **plan.env}
+
+
+def compilation_cache(runtime: RuntimeConfig) -> Path | None:
+    """The folder of JAX's persistent compilation cache (created), or None when ``runtime.compilation_cache_dir`` is
+    unset.
+
+    Raises:
+        ConfigError: the folder is still an unresolved interpolation (a ``RuntimeConfig`` built by hand keeps the
+            default ``${paths.cache}/jax``, which would otherwise become a folder of that literal name).
+    """
+    if not runtime.compilation_cache_dir:
+        return None
+    if "${" in runtime.compilation_cache_dir:
+        raise ConfigError(f"runtime.compilation_cache_dir is {runtime.compilation_cache_dir!r}, an unresolved "
+                          f"interpolation", where="runtime.compilation_cache_dir",
+                          fix="build the config with mmm_meridian.config.load_config, or set the key to a folder "
+                              "(or null to compile without a cache)")
+    cache = Path(runtime.compilation_cache_dir).expanduser().resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+def point_loaded_jax_at_cache(plan: RuntimePlan) -> None:
+    """Tell an already imported JAX about ``plan``'s compilation cache (JAX reads the variable only when imported)."""
+    cache = plan.env.get("JAX_COMPILATION_CACHE_DIR")
+    if cache and "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_compilation_cache_dir", cache)
 
 
 def installed_versions(distributions: tuple[str, ...]) -> dict[str, str]:

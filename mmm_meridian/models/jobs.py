@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import resource
 import subprocess
 import sys
 import tempfile
@@ -242,6 +243,8 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
         engine.save(model, out_dir / engine.model_file)
         files["model"] = engine.model_file
     diagnostics.extra["total_seconds"] = round(time.perf_counter() - started, 3)
+    # The fitting process's peak resident memory (Linux reports kB): what a machine needs to run this fit.
+    diagnostics.extra["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     (out_dir / "diagnostics.json").write_text(dumps(diagnostics.to_dict()) + "\n", encoding="utf-8")
     roi.to_csv(out_dir / "roi.csv", index=False)
     log.info("%s: %s (max R-hat %.3f, min ESS %.0f)", job.label,

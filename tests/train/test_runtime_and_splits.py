@@ -13,13 +13,18 @@ from mmm_meridian.models.meridian import runtime
 from mmm_meridian.train.rolling import make_splits
 
 
+def _runtime(**keys: object) -> RuntimeConfig:
+    """A hand-built runtime section; its compilation cache default is an interpolation only Hydra resolves."""
+    return RuntimeConfig(**{"compilation_cache_dir": None, **keys})
+
+
 def test_plan_sets_backend_and_precision_env(monkeypatch):
     monkeypatch.setattr(runtime, "detect_gpus", lambda: [])
-    plan = runtime.plan(RuntimeConfig(backend=Backend.jax, precision=Precision.float64, threads=2))
+    plan = runtime.plan(_runtime(backend=Backend.jax, precision=Precision.float64, threads=2))
     assert plan.device == "cpu" and plan.env["MERIDIAN_BACKEND"] == "jax"
     assert plan.env["MERIDIAN_ENABLE_JAX_X64"] == "true" and plan.env["TF_NUM_INTRAOP_THREADS"] == "2"
     assert plan.env["JAX_PLATFORMS"] == "cpu"
-    plan = runtime.plan(RuntimeConfig(backend=Backend.tensorflow, precision=Precision.float32))
+    plan = runtime.plan(_runtime(backend=Backend.tensorflow, precision=Precision.float32))
     assert plan.env["MERIDIAN_BACKEND"] == "tensorflow" and plan.env["MERIDIAN_ENABLE_JAX_X64"] == "false"
 
 
@@ -41,7 +46,7 @@ def test_recorded_precision_is_what_the_loaded_backend_computes_in():
 
     code = "from mmm_meridian.models.meridian import adapter as meridian_adapter, runtime; print(runtime.loaded_precision())"
     for backend, x64, expected in (("jax", "true", "float64"), ("tensorflow", "true", "float32")):
-        env = {**subprocess_env(runtime.plan(RuntimeConfig(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
+        env = {**subprocess_env(runtime.plan(_runtime(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
                "MERIDIAN_ENABLE_JAX_X64": x64}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                              check=True)
@@ -51,13 +56,13 @@ def test_recorded_precision_is_what_the_loaded_backend_computes_in():
 def test_gpu_requested_without_gpu_fails_or_falls_back(monkeypatch):
     monkeypatch.setattr(runtime, "detect_gpus", lambda: [])
     with pytest.raises(ConfigError, match="no NVIDIA GPU"):
-        runtime.plan(RuntimeConfig(device=Device.gpu))
-    assert runtime.plan(RuntimeConfig(device=Device.gpu, gpu_fallback_to_cpu=True)).device == "cpu"
+        runtime.plan(_runtime(device=Device.gpu))
+    assert runtime.plan(_runtime(device=Device.gpu, gpu_fallback_to_cpu=True)).device == "cpu"
 
 
 def test_gpu_is_used_when_present(monkeypatch):
     monkeypatch.setattr(runtime, "detect_gpus", lambda: ["GPU 0: NVIDIA H100"])
-    plan = runtime.plan(RuntimeConfig(device=Device.auto, gpu_memory_fraction=0.5))
+    plan = runtime.plan(_runtime(device=Device.auto, gpu_memory_fraction=0.5))
     assert plan.device == "gpu" and "JAX_PLATFORMS" not in plan.env
     assert plan.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.500"
 

@@ -7,9 +7,11 @@ is the plan the train stage applies before Meridian (JAX / TensorFlow) starts.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
+from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
 from mmm_meridian.models.meridian import runtime
 
@@ -65,3 +67,8 @@ def test_compilation_cache_dir_is_where_jax_keeps_compiled_programs(make_cfg, tm
     default = make_cfg(f"paths.cache={tmp_path}/c", "runtime.compilation_cache_dir=${paths.cache}/jax").runtime
     assert runtime.plan(default).env["JAX_COMPILATION_CACHE_DIR"] == str((tmp_path / "c" / "jax").resolve())
     assert "JAX_COMPILATION_CACHE_DIR" not in runtime.plan(make_cfg("runtime.backend=tensorflow").runtime).env
+    # A hand-built section keeps the unresolved default: refused, never a folder named "${paths.cache}"
+    with pytest.raises(ConfigError, match="unresolved interpolation") as info:
+        runtime.plan(RuntimeConfig())
+    assert info.value.where == "runtime.compilation_cache_dir"
+    assert not (Path.cwd() / "${paths.cache}").exists()

@@ -19,7 +19,7 @@ import numpy as np
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.models.base import RuntimePlan
+from mmm_meridian.models.base import RuntimePlan, compilation_cache, point_loaded_jax_at_cache
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,8 @@ def plan(runtime: RuntimeConfig) -> RuntimePlan:
         if backend == "tensorflow" and precision == "float32":
             # Meridian issue 1446: TF32 matmuls on Ampere+ GPUs can stop chains converging.
             env["NVIDIA_TF32_OVERRIDE"] = "0"
-    if backend == "jax" and runtime.compilation_cache_dir:
-        cache = Path(runtime.compilation_cache_dir).expanduser().resolve()
-        cache.mkdir(parents=True, exist_ok=True)
+    cache = compilation_cache(runtime) if backend == "jax" else None
+    if cache is not None:
         env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
     if runtime.threads is not None:
         n = str(runtime.threads)
@@ -114,11 +113,7 @@ def apply(runtime_plan: RuntimePlan) -> None:
                           f"{runtime_plan.backend}/{runtime_plan.precision}", where="runtime.backend",
                           fix="fit in a fresh process (the train stage does this itself)")
     os.environ.update(runtime_plan.env)
-    cache = runtime_plan.env.get("JAX_COMPILATION_CACHE_DIR")
-    if cache and "jax" in sys.modules:  # JAX reads the variable when imported; a loaded JAX is told directly
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache)
+    point_loaded_jax_at_cache(runtime_plan)
 
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.models.base import RuntimePlan, installed_versions
+from mmm_meridian.models.base import RuntimePlan, compilation_cache, installed_versions, point_loaded_jax_at_cache
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,9 @@ def plan(runtime: RuntimeConfig) -> RuntimePlan:
     if runtime.threads is not None:
         n = str(runtime.threads)
         env.update({"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n})
-    if runtime.compilation_cache_dir:
-        cache = Path(runtime.compilation_cache_dir).expanduser().resolve()
+    cache = compilation_cache(runtime)
+    if cache is not None:
         compiledir = _pytensor_dir(cache)
-        cache.mkdir(parents=True, exist_ok=True)
         compiledir.mkdir(parents=True, exist_ok=True)
         env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
         flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")]
@@ -84,11 +83,7 @@ def apply(runtime_plan: RuntimePlan) -> bool:
     if late:
         log.debug("runtime: %s already loaded; thread and cache settings apply to new processes only", late)
     os.environ.update(runtime_plan.env)
-    cache = runtime_plan.env.get("JAX_COMPILATION_CACHE_DIR")
-    if cache and "jax" in sys.modules:  # a loaded JAX is told directly (it read the variable when imported)
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache)
+    point_loaded_jax_at_cache(runtime_plan)
     return True
 
 
