@@ -4,6 +4,7 @@ every config key a stage read covered by its artifacts' config hash."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -30,7 +31,12 @@ CONTRACT = ["ingest/raw.parquet", "validate/validation_report.json", "transform/
 
 def test_demo_pipeline_contract_deck_and_tracking(make_cfg, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    cfg = make_cfg("tracking.enabled=true", f"tracking.uri={uri}", *TINY)
+    # With a second opinion from the PyMC engine (issue "Model engines"): fitted beside Meridian in train, its own
+    # holdout forecast scored in evaluate, both side by side in the deck.
+    # The fit holds out the 13 weeks evaluate scores, so evaluate reads the train model instead of refitting Meridian
+    # (the refit runs in the PyMC engine's test and for the second opinion below; CI's demo run refits Meridian).
+    cfg = make_cfg("tracking.enabled=true", f"tracking.uri={uri}", *TINY, "model.second_opinion=pymc",
+                   "model.holdout_weeks=13")
     with trace_stage_reads() as reads:
         manifests = run(cfg)
     assert list(manifests) == list(STAGES)
@@ -59,6 +65,23 @@ def test_demo_pipeline_contract_deck_and_tracking(make_cfg, tmp_path):
     assert allocation["recommended_spend"].sum() == pytest.approx(budget, rel=0.01)
     shares = allocation["recommended_spend"] / budget
     assert shares.between(0.05 - 0.002, 0.40 + 0.002).all()
+
+    # The second opinion: PyMC-Marketing on the same inputs, side by side with Meridian's ROIs, its holdout scored.
+    table = pd.read_csv(root / "train/second_opinion.csv")
+    assert list(table["channel"]) == list(roi["channel"])
+    assert table["meridian_roi_mean"].tolist() == pytest.approx(roi["roi_mean"].tolist())
+    other = pd.read_csv(root / "train/second_opinion/roi.csv")
+    assert table["pymc_roi_mean"].tolist() == pytest.approx(other["roi_mean"].tolist())
+    apart = ~((table["pymc_roi_lo_90"] <= table["meridian_roi_hi_90"])
+              & (table["meridian_roi_lo_90"] <= table["pymc_roi_hi_90"]))
+    assert table["intervals_overlap"].tolist() == (~apart).tolist()
+    assert json.loads((root / "train/second_opinion/diagnostics.json").read_text())["engine"] == "pymc"
+    metrics = json.loads((root / "evaluate/metrics.json").read_text())
+    assert metrics["strategies"]["temporal_holdout"]["source"] == "train model"
+    assert metrics["second_opinion"]["engine"] == "pymc" and 0 <= metrics["second_opinion"]["holdout"]["mape"] < 1
+    assert (root / "evaluate/holdout_predictions_pymc.csv").is_file()
+    assert "Second opinion: two engines, same data" in text and "PyMC-Marketing 90 % interval" in text
+    assert (root / "report/dashboard/second_opinion.csv").is_file()
 
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(search_all_experiments=True)

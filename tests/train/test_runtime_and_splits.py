@@ -40,17 +40,20 @@ def test_float64_on_tensorflow_is_refused_not_recorded(make_cfg):
     assert make_cfg("runtime.backend=tensorflow").runtime.precision is Precision.float32
 
 
-def test_recorded_precision_is_what_the_loaded_backend_computes_in():
+@pytest.mark.parametrize(("backend", "x64", "expected"), [
+    ("jax", "true", "float64"),
+    # TensorFlow ignores the x64 switch: float32 is recorded (TensorFlow's import alone takes 15 s: slow)
+    pytest.param("tensorflow", "true", "float32", marks=pytest.mark.slow)])
+def test_recorded_precision_is_what_the_loaded_backend_computes_in(backend, x64, expected):
     import subprocess
     import sys
 
     code = "from mmm_meridian.models.meridian import adapter as meridian_adapter, runtime; print(runtime.loaded_precision())"
-    for backend, x64, expected in (("jax", "true", "float64"), ("tensorflow", "true", "float32")):
-        env = {**subprocess_env(runtime.plan(_runtime(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
-               "MERIDIAN_ENABLE_JAX_X64": x64}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                             check=True)
-        assert out.stdout.strip().splitlines()[-1] == expected, (backend, x64, out.stderr[-2000:])
+    env = {**subprocess_env(runtime.plan(_runtime(device=Device.cpu))), "MERIDIAN_BACKEND": backend,
+           "MERIDIAN_ENABLE_JAX_X64": x64}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == expected, out.stderr[-2000:]
 
 
 def test_gpu_requested_without_gpu_fails_or_falls_back(monkeypatch):

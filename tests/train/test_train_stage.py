@@ -1,4 +1,5 @@
-"""The train stage with tiny draws: JAX in process, TensorFlow in a subprocess, outputs, save/reload, gate."""
+"""The train stage with tiny draws: JAX in process, TensorFlow in a subprocess, outputs, save/reload, the gate, and a
+refused fit kept in quarantine then accepted without resampling (one fit for all: ``gated_fit``)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_meridian.errors import UserError
+from mmm_meridian.artifacts import file_sha256
 from mmm_meridian.pipeline import run_stage
+from mmm_meridian.train import quarantine
 
 ROI_COLUMNS = ["channel", "spend", "incremental_revenue", "roi_mean", "roi_median", "roi_lo_90", "roi_hi_90"]
 
 
 @pytest.fixture(scope="module")
-def jax_fit(tiny_project):
-    cfg, store = tiny_project("jax")
-    manifest = run_stage(cfg, "train", store)
-    return cfg, store, manifest
+def jax_fit(gated_fit):
+    """The session's tiny JAX fit (refused by the strict gate, then accepted from quarantine: tests/train/conftest.py)."""
+    return gated_fit.cfg, gated_fit.store, gated_fit.manifest
 
 
 def test_jax_fit_writes_model_diagnostics_and_roi(jax_fit):
@@ -61,12 +62,24 @@ def test_tensorflow_backend_fits_in_a_subprocess(tiny_project):
     assert list(roi.columns) == ROI_COLUMNS and np.isfinite(roi["roi_mean"]).all()
 
 
-@pytest.mark.slow  # a third fit; the gate itself is covered on synthetic posteriors in test_diagnostics.py
-def test_strict_gate_fails_the_stage_with_advice(tiny_project):
-    cfg, store = tiny_project("strict", "training.on_failure_override=null",
-                              "complexity.identifiability.on_failure=fail")
-    with pytest.raises(UserError) as info:
-        run_stage(cfg, "train", store)
-    message = info.value.one_line()
+def test_strict_gate_fails_the_stage_with_advice(gated_fit):
+    message = gated_fit.refused.one_line()
     assert "did not converge" in message and "min ESS" in message and "training=production" in message
-    assert info.value.stage == "train" and store.manifest("train") is None
+    assert gated_fit.refused.stage == "train" and gated_fit.left_after_refusal["manifest"] is None
+
+
+def test_a_refused_fit_is_quarantined_then_promoted_by_on_failure_warn(gated_fit):
+    refused, left = gated_fit.refused, gated_fit.left_after_refusal
+    assert "did not converge" in refused.what
+    assert "train.quarantine" in refused.fix and "on_failure=warn" in refused.fix
+    assert left["manifest"] is None and not left["train_folder"]
+    assert {"model.binpb", "diagnostics.json", "roi.csv", "quarantine.json"} <= left["held_files"]
+    assert left["record"]["reason"] == refused.what
+
+    # Accepted with only the accept switch changed: promoted, not resampled.
+    assert gated_fit.manifest.extra["summary"]["promoted_from_quarantine"] is True
+    folder = gated_fit.store.stage_dir("train")
+    assert file_sha256(folder / "model.binpb") == left["model_digest"]
+    diagnostics = json.loads((folder / "diagnostics.json").read_text())
+    assert diagnostics["accepted_below_gate"] is True and diagnostics["converged"] is False
+    assert not quarantine.folder(folder).exists()
