@@ -25,7 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.recovery import QUICK, _fit  # noqa: E402
+from benchmarks.recovery import QUICK, _fit, study_arguments  # noqa: E402
 
 # (engine label, backend flag of recovery._fit, overrides): the default samplers of both engines.
 ENGINES = {"meridian (jax)": ("jax", []), "pymc (numpyro)": ("pymc", [])}
@@ -93,14 +93,7 @@ def summarise(channels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--models", nargs="+", default=["national", "geo"], choices=["national", "geo"])
-    parser.add_argument("--preset", default="default", choices=["fast", "default", "production"])
-    parser.add_argument("--quick", action="store_true", help="one national seed, tiny draws: checks the script only")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="JSON-lines file: finished fits are appended and not run again (resume a long study)")
-    args = parser.parse_args()
+    args = study_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]), "default").parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.quick:
         args.seeds, args.models, args.preset = args.seeds[:1], ["national"], "fast"

@@ -148,18 +148,23 @@ def run_recovery(seeds: list[int], kinds: list[str], preset: str, backend: str =
     return channels, summary
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def study_arguments(parser: argparse.ArgumentParser, preset: str) -> argparse.ArgumentParser:
+    """The options a study over simulated datasets shares (this script and ``engines.py``)."""
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--models", nargs="+", default=["national", "geo"], choices=["national", "geo"])
-    parser.add_argument("--preset", default="production", choices=["fast", "default", "production"])
-    parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow", "pymc"],
-                        help="Meridian on JAX or TensorFlow, or the PyMC engine (model.backend=pymc)")
+    parser.add_argument("--preset", default=preset, choices=["fast", "default", "production"])
     parser.add_argument("--quick", action="store_true", help="one national seed, tiny draws: checks the script only")
-    parser.add_argument("--variants", nargs="+", default=["pipeline", "bare"], choices=["pipeline", "bare"])
-    parser.add_argument("--jobs", type=int, default=1, help="fits at a time (each in its own process)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="JSON-lines file: finished fits are appended and not run again (resume a long study)")
+    return parser
+
+
+def main() -> int:
+    parser = study_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]), "production")
+    parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow", "pymc"],
+                        help="Meridian on JAX or TensorFlow, or the PyMC engine (model.backend=pymc)")
+    parser.add_argument("--variants", nargs="+", default=["pipeline", "bare"], choices=["pipeline", "bare"])
+    parser.add_argument("--jobs", type=int, default=1, help="fits at a time (each in its own process)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.quick:

@@ -60,7 +60,7 @@ def test_pymc_engine_runs_every_stage_with_meridians_contract(make_cfg):
     assert held["source"] == "train model" and held["holdout"]["n"] == 13 and 0 <= held["holdout"]["mape"] < 1
 
     text = deck_text(root / "report/executive_deck.pdf")
-    assert "PyMC-Marketing 0.19.2" in text
+    assert "PyMC-Marketing 0.19.2" in text and "numpyro NUTS" in text
     assert "Second opinion" not in text  # off unless model.second_opinion asks (tests/test_end_to_end.py)
 
 

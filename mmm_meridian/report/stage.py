@@ -97,9 +97,12 @@ def cover_facts(ctx: Any, inputs: ReportInputs) -> dict[str, str]:
     diag = inputs.diagnostics or {}
     sampler = diag.get("sampler", {})
     train = ctx.store.manifest("train")
+    # What sampled: Meridian's backend (jax / tensorflow); the PyMC engine's NUTS library (its backend is pytensor)
+    sampled_by = (f"{sampler.get('nuts_sampler', '?')} NUTS" if diag.get("engine") == "pymc"
+                  else diag.get("backend", "?"))
     model = (f"{engine_label(diag)}; {len(inputs.roi)} channels; sampler preset '{cfg.training.preset}' "
              f"({sampler.get('n_chains', '?')} chains x {sampler.get('n_keep', '?')} draws, "
-             f"{diag.get('backend', '?')}); model version {train.digest if train else '?'}")
+             f"{sampled_by}); model version {train.digest if train else '?'}")
     ingest = ctx.store.manifest("ingest")
     data_version = cfg.project.data_version + (f" (data fingerprint {ingest.digest})" if ingest else "")
     return {"project": cfg.project.name, "description": cfg.project.description, "period": period, "series": series,

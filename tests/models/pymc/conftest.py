@@ -9,30 +9,14 @@ to converge. Each fitted fixture is shared by the whole session; run at most one
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import pytest
-from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, TINY, synthetic_inputs, synthetic_spec
+from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, fit_tiny, synthetic_inputs, synthetic_spec
 
 from mmm_meridian.feature_spec import FeatureSpec
-
-
-def _fit(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0) -> tuple[Any, dict[str, float]]:
-    import jax
-
-    from mmm_meridian.models.pymc import ENGINE
-
-    model = ENGINE.build(inputs, spec, holdout_weeks=holdout_weeks)
-    x64 = bool(jax.config.jax_enable_x64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        timings = ENGINE.sample(model, TINY)
-    # The engine leaves JAX's process-wide precision as it found it (other tests in this process use Meridian).
-    assert bool(jax.config.jax_enable_x64) == x64
-    return model, timings
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +32,7 @@ def national_spec(national_inputs: pd.DataFrame) -> FeatureSpec:
 @pytest.fixture(scope="session")
 def national_fit(national_inputs: pd.DataFrame, national_spec: FeatureSpec) -> tuple[Any, dict[str, float]]:
     """A national model with the last 6 weeks held out, sampled with the tiny numpyro sampler."""
-    return _fit(national_inputs, national_spec, HOLDOUT_WEEKS)
+    return fit_tiny(national_inputs, national_spec, HOLDOUT_WEEKS)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +48,7 @@ def geo_spec(geo_inputs: pd.DataFrame) -> FeatureSpec:
 @pytest.fixture(scope="session")
 def geo_fit(geo_inputs: pd.DataFrame, geo_spec: FeatureSpec) -> tuple[Any, dict[str, float]]:
     """A 2-geo model with two placeholder weeks excluded in geo B, sampled with the tiny numpyro sampler."""
-    return _fit(geo_inputs, geo_spec)
+    return fit_tiny(geo_inputs, geo_spec)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ A plain module with a name of its own (this test folder is not a package, see co
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -88,3 +89,19 @@ def synthetic_spec(inputs: pd.DataFrame, *, knots: int | None = 3, holdout_weeks
 
 HOLDOUT_WEEKS = 6
 EXCLUDED = {"B": ["2022-03-14", "2022-03-21"]}
+
+
+def fit_tiny(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0) -> tuple[Any, dict[str, float]]:
+    """Build and sample a PyMC-engine model with the tiny sampler (warnings silenced)."""
+    import jax
+
+    from mmm_meridian.models.pymc import ENGINE
+
+    model = ENGINE.build(inputs, spec, holdout_weeks=holdout_weeks)
+    x64 = bool(jax.config.jax_enable_x64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        timings = ENGINE.sample(model, TINY)
+    # The engine leaves JAX's process-wide precision as it found it (other tests in this process use Meridian).
+    assert bool(jax.config.jax_enable_x64) == x64
+    return model, timings

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, N_WEEKS, TINY
+from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, N_WEEKS, TINY, fit_tiny
 
 from mmm_meridian.errors import ConfigError, MissingArtifactError, UserError
+from mmm_meridian.feature_spec import FeatureSpec
 from mmm_meridian.models.base import (
     BASE,
     CONTROLS,
@@ -312,3 +313,19 @@ def test_model_outputs_add_up(fixture: str, request: pytest.FixtureRequest) -> N
     assert (outputs.marginal_roi.set_index("channel")["mroi_mean"] < roi["roi_mean"]).all()
     assert ENGINE.model_outputs(model, kinds, with_curves=False).response_curves.empty
     assert isinstance(outputs.decomposition["time"].iloc[0], pd.Timestamp)
+
+
+def test_the_plan_does_not_depend_on_the_currency_unit(national_inputs: pd.DataFrame, national_spec: FeatureSpec,
+                                                       national_fit: tuple[Any, dict]) -> None:
+    # The same brand in units 100,000x smaller (pence vs thousands of pounds): the model scales revenue and spend
+    # away, so the plan must be the same. SLSQP's steps are in currency units: a tolerance that did not follow the
+    # scale stopped it at the starting plan on a brand spending millions a week (the real Conjura data).
+    money = [c for c in national_inputs.columns if c == "revenue" or c.endswith("__spend")]
+    large = national_inputs.assign(**{c: national_inputs[c] * 1e5 for c in money})
+    large_model, _ = fit_tiny(large, national_spec, HOLDOUT_WEEKS)
+    small_plan = _optimize(national_fit[0])
+    large_plan = _optimize(large_model)
+    small_change = small_plan.spend / ENGINE.historical_spend(national_fit[0]) - 1
+    large_change = large_plan.spend / ENGINE.historical_spend(large_model) - 1
+    assert np.abs(small_change).max() > 0.05  # the plan moves budget ...
+    np.testing.assert_allclose(large_change, small_change, atol=0.01)  # ... and by the same shares at either scale
