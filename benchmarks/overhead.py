@@ -31,7 +31,8 @@ def sampler_settings(preset: str, quick: bool) -> tuple[dict[str, int], dict[str
     from mmm_meridian.config import load_config
 
     cfg = load_config([f"training={preset}"])
-    sampler = {k: int(v) for k, v in vars(cfg.training.sampler).items()}
+    # The draw counts and seed (Meridian samples with its own NUTS: nuts_sampler is the PyMC engine's choice)
+    sampler = {k: int(v) for k, v in vars(cfg.training.sampler).items() if k != "nuts_sampler"}
     if quick:
         sampler.update(QUICK_SAMPLER)
     return sampler, {"backend": cfg.runtime.backend.value, "precision": cfg.runtime.precision.value}
