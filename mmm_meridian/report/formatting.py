@@ -14,8 +14,9 @@ def money(value: Any, currency: str, decimals: int = 0) -> str:
     """``GBP 1,234,567`` (``n/a`` for missing values); negative amounts keep their sign in front."""
     if not is_number(value):
         return "n/a"
-    sign = "-" if value < 0 else ""
-    return f"{sign}{currency} {abs(float(value)):,.{decimals}f}".strip()
+    shown = round(abs(float(value)), decimals)
+    sign = "-" if value < 0 and shown > 0 else ""  # an amount that rounds to zero is shown as 0, never -0
+    return f"{sign}{currency} {shown:,.{decimals}f}".strip()
 
 
 def money_short(value: Any, currency: str) -> str:
@@ -34,7 +35,8 @@ def pct(value: Any, decimals: int = 1, signed: bool = False) -> str:
     """A percentage given in percent units (12.3 -> ``12.3 %``)."""
     if not is_number(value):
         return "n/a"
-    return f"{float(value):+.{decimals}f} %" if signed else f"{float(value):.{decimals}f} %"
+    value = round(float(value), decimals) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0 (no "-0.0 %")
+    return f"{value:+.{decimals}f} %" if signed else f"{value:.{decimals}f} %"
 
 
 def share(value: Any, decimals: int = 1) -> str:

@@ -16,6 +16,9 @@ from mmm_meridian.report.formatting import label, money, pct, share
 def test_money_and_shares_read_as_an_executive_expects() -> None:
     assert money(1234567.4, "GBP") == "GBP 1,234,567"
     assert money(-2500, "EUR") == "-EUR 2,500"
+    # a net-zero component (a seasonality sum of -0.3) reads 0, not "-EUR 0"; likewise percentages
+    assert money(-0.3, "EUR") == "EUR 0" and money(-0.3, "EUR", decimals=1) == "-EUR 0.3"
+    assert pct(-0.04) == "0.0 %" and pct(-0.04, signed=True) == "+0.0 %" and pct(-0.06) == "-0.1 %"
     assert money(float("nan"), "GBP") == "n/a"
     assert pct(4.449, signed=True) == "+4.4 %"
     assert share(0.4231) == "42.3 %"
