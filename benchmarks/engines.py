@@ -7,7 +7,8 @@ the first national dataset. Per fit: the share of true ROIs inside the 90 % inte
 absolute relative error, sampling seconds, the ROI parameter's smallest bulk ESS per second of sampling, and the
 fitting process's peak memory. Usage::
 
-    PYTHONPATH=. python benchmarks/engines.py --preset default --seeds 1 2 3 --checkpoint benchmarks/results/engines_fits.jsonl
+    PYTHONPATH=. python benchmarks/engines.py --preset default --seeds 1 2 3 \
+        --checkpoint benchmarks/results/engines_fits.jsonl
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.recovery import QUICK, _fit, study_arguments  # noqa: E402
+from benchmarks.recovery import QUICK, fit_one, study_arguments  # noqa: E402
 
-# (engine label, backend flag of recovery._fit, overrides): the default samplers of both engines.
+# (engine label, backend flag of recovery.fit_one, overrides): the default samplers of both engines.
 ENGINES = {"meridian (jax)": ("jax", []), "pymc (numpyro)": ("pymc", [])}
 # The PyMC engine's other samplers, where installed (training.sampler.nuts_sampler).
 OTHER_SAMPLERS = {"pymc (pymc)": ("pymc", "pymc"), "pymc (nutpie)": ("nutpie", "nutpie"),
                   "pymc (blackjax)": ("blackjax", "blackjax")}
-FIT_COLUMNS = ["kind", "seed", "engine", "coverage_90", "median_abs_rel_error", "max_abs_rel_error", "max_rhat",
-               "divergences", "sampling_seconds", "roi_min_ess", "roi_ess_per_s", "peak_rss_mb"]
 
 
 def plan_fits(seeds: list[int], kinds: list[str]) -> list[tuple[str, int, str]]:
@@ -64,8 +63,10 @@ def run(seeds: list[int], kinds: list[str], preset: str, quick: bool, checkpoint
                 continue
             kind, seed, label = key
             backend, overrides = _overrides(label)
-            roi = _fit(kind, seed, "pipeline", preset, backend, Path(tmp) / "".join(c for c in label if c.isalnum()),
-                       [*overrides, *(QUICK + ["training.sampler.n_chains=2"] if quick else [])]).assign(engine=label, preset=preset)
+            folder = Path(tmp) / "".join(c for c in label if c.isalnum())
+            quick_draws = [*QUICK, "training.sampler.n_chains=2"] if quick else []  # ESS needs two chains
+            roi = fit_one(kind, seed, "pipeline", preset, backend, folder, [*overrides, *quick_draws])
+            roi = roi.assign(engine=label, preset=preset)
             done[key] = roi
             if checkpoint is not None:
                 with checkpoint.open("a", encoding="utf-8") as handle:

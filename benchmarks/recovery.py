@@ -62,7 +62,8 @@ _MEASURES = {"coverage_90": ("covered", "mean"), "median_abs_rel_error": ("abs_r
              "mean_rel_width_90": ("rel_width_90", "mean"), "channels": ("covered", "size")}
 
 
-def _fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path, extra: list[str]) -> pd.DataFrame:
+def fit_one(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path,
+            extra: list[str]) -> pd.DataFrame:
     with _PREPARE:  # Hydra's compose API keeps global state: one config at a time when fits run concurrently
         dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed))
         data = "data=demo_geo" if kind == "geo" else "data=demo"
@@ -124,7 +125,7 @@ def run_recovery(seeds: list[int], kinds: list[str], preset: str, backend: str =
     lock = threading.Lock()
 
     def fit_and_record(key: tuple[str, int, str], work: Path) -> None:
-        roi = _fit(*key, preset, backend, work, extra or [])
+        roi = fit_one(*key, preset, backend, work, extra or [])
         with lock:
             done[key] = roi
             if checkpoint is not None:
@@ -186,7 +187,8 @@ def main() -> int:
     print(figures)
     from benchmarks.common import save
 
-    save("recovery" if args.backend != "pymc" else "recovery_pymc", {**figures, "by_kind": pooled.reset_index().to_dict(orient="records"),
+    name = "recovery_pymc" if args.backend == "pymc" else "recovery"
+    save(name, {**figures, "by_kind": pooled.reset_index().to_dict(orient="records"),
                       "fits": summary.to_dict(orient="records"),
                       "channels": channels.drop(columns=["covered"]).assign(covered=channels["covered"].astype(int))
                       .to_dict(orient="records")})

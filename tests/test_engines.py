@@ -80,7 +80,8 @@ def test_a_sweep_over_the_engines_holds_both_roi_sets(tmp_path):
     assert summary["train.engine"].tolist() == ["meridian", "pymc"]
     roi_columns = [c for c in summary.columns if c.startswith("train.roi_mean.")]
     assert len(roi_columns) == 6 and summary[roi_columns].notna().all().all()
-    assert not np.allclose(summary.loc[0, roi_columns].to_numpy(float), summary.loc[1, roi_columns].to_numpy(float))  # two fits, not one copied
+    meridian_roi, pymc_roi = (summary.loc[job, roi_columns].to_numpy(float) for job in (0, 1))
+    assert not np.allclose(meridian_roi, pymc_roi)  # two fits, not one copied
 
 
 def test_engine_settings_are_checked_at_start_up(make_cfg):

@@ -55,7 +55,6 @@ class GatedFit:
     before anything else ran), then accepted from quarantine with ``on_failure=warn``. The accepted fit is the train
     stage's output the train tests read, so the refusal, the quarantine and the outputs cost one fit."""
 
-    strict: MMMConfig
     cfg: MMMConfig  # the accepting config
     store: ArtifactStore
     refused: UserError
@@ -80,4 +79,4 @@ def gated_fit(tiny_project) -> GatedFit:
     accept = load_config([f"paths.root={strict.paths.root}", "project.name=gated", *TINY, *STRICT,
                           "complexity.identifiability.on_failure=warn"])
     manifest = run_stage(accept, "train", store)
-    return GatedFit(strict, accept, store, refused.value, left, manifest)
+    return GatedFit(accept, store, refused.value, left, manifest)

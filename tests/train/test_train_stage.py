@@ -18,7 +18,7 @@ ROI_COLUMNS = ["channel", "spend", "incremental_revenue", "roi_mean", "roi_media
 
 @pytest.fixture(scope="module")
 def jax_fit(gated_fit):
-    """The session's tiny JAX fit (refused by the strict gate, then accepted from quarantine: tests/train/conftest.py)."""
+    """The session's tiny JAX fit (refused by the strict gate, then accepted from quarantine: conftest.py)."""
     return gated_fit.cfg, gated_fit.store, gated_fit.manifest
 
 

@@ -3,7 +3,8 @@
 Meridian reads ``MERIDIAN_BACKEND`` and ``MERIDIAN_ENABLE_JAX_X64`` when ``meridian`` is imported, and JAX / TF read
 their device and thread settings when they start, so :func:`configure` only sets environment variables and must
 run before the first Meridian import in the process. When Meridian is already loaded with another backend (e.g. a
-test process), :func:`matches_loaded` is False and the caller fits in a subprocess started with :func:`mmm_meridian.models.base.subprocess_env`.
+test process), :func:`matches_loaded` is False and the caller fits in a subprocess started with
+:func:`mmm_meridian.models.base.subprocess_env`.
 """
 
 from __future__ import annotations
@@ -114,7 +115,6 @@ def apply(runtime_plan: RuntimePlan) -> None:
                           fix="fit in a fresh process (the train stage does this itself)")
     os.environ.update(runtime_plan.env)
     point_loaded_jax_at_cache(runtime_plan)
-
 
 
 def loaded_precision() -> str:

@@ -87,8 +87,6 @@ def apply(runtime_plan: RuntimePlan) -> bool:
     return True
 
 
-
-
 def versions() -> dict[str, str]:
     """Installed versions of the engine's libraries (those present)."""
     return installed_versions(_VERSIONED)
