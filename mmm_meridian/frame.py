@@ -2,8 +2,12 @@
 
 One row per (geo, week): ``time`` (week start, datetime64), ``geo`` (series id; "national" for a single series),
 ``revenue`` (the KPI), then per channel ``<channel>_spend``, ``<channel>_impressions`` / ``<channel>_clicks`` (when
-mapped) and ``<channel>_platform_revenue`` (platform-reported revenue, when mapped), ``promo`` (share of promo days
-in the week, when mapped), each control under its own name, and ``population`` (when mapped; else absent).
+mapped) and ``<channel>_platform_revenue`` (platform-reported revenue, when mapped), ``<channel>_reach`` and
+``<channel>_frequency`` (reach-and-frequency channels), ``<name>_organic`` (organic media volume), ``promo`` (share of
+promo days in the week, when mapped), each non-media treatment and control under its own name,
+``revenue_per_kpi`` (money per KPI unit, conversions KPIs only) and ``population`` (when mapped; else absent).
+
+``revenue`` holds the KPI: revenue, or the number of conversions when ``data.kpi_type=conversions``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ REVENUE = "revenue"
 PROMO = "promo"
 POPULATION = "population"
 NATIONAL = "national"
+REVENUE_PER_KPI = "revenue_per_kpi"
 
 
 def spend(channel: str) -> str:
@@ -36,9 +41,23 @@ def platform_revenue(channel: str) -> str:
     return f"{channel}_platform_revenue"
 
 
-def additive_columns(channels: list[str], columns: list[str]) -> list[str]:
-    """Columns that add up across days, rows and duplicates (present in ``columns``)."""
+def reach(channel: str) -> str:
+    return f"{channel}_reach"
+
+
+def frequency(channel: str) -> str:
+    return f"{channel}_frequency"
+
+
+def organic(name: str) -> str:
+    return f"{name}_organic"
+
+
+def additive_columns(channels: list[str], columns: list[str], organic_names: Iterable[str] = ()) -> list[str]:
+    """Columns that add up across days, rows and duplicates (present in ``columns``). Reach and frequency do not:
+    people reached on two days are not twice as many people."""
     wanted = [REVENUE] + [f(c) for c in channels for f in (spend, impressions, clicks, platform_revenue)]
+    wanted += [organic(name) for name in organic_names]
     return [c for c in wanted if c in columns]
 
 

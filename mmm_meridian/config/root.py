@@ -9,7 +9,7 @@ from enum import Enum
 from hydra.core.config_store import ConfigStore
 
 from mmm_meridian.config._checks import check_known_channels
-from mmm_meridian.config.data import DataConfig, IngestConfig, PathsConfig, ProjectConfig
+from mmm_meridian.config.data import CalibrationConfig, DataConfig, IngestConfig, KpiType, PathsConfig, ProjectConfig
 from mmm_meridian.config.decisions import EvaluationConfig, OptimizationConfig, ReportsConfig
 from mmm_meridian.config.infra import (
     ExternalDataConfig,
@@ -56,6 +56,7 @@ class MMMConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     enhanced_cleaning: EnhancedCleaningConfig = field(default_factory=EnhancedCleaningConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
@@ -97,6 +98,17 @@ class MMMConfig:
                               "fits the model (model.backend)", where="config keys model.backend, model.second_opinion",
                               fix="name the other engine (meridian or pymc), or set model.second_opinion=null")
         uses_pymc = ModelBackend.pymc in (self.model.backend, self.model.second_opinion)
+        meridian_only = [key for key, used in (
+            ("data.reach_map (reach and frequency channels)", bool(self.data.reach_map)),
+            ("data.organic_map (organic media)", bool(self.data.organic_map)),
+            ("data.non_media_treatments", bool(self.data.non_media_treatments)),
+            ("data.kpi_type=conversions", self.data.kpi_type == KpiType.conversions)) if used]
+        if uses_pymc and meridian_only:
+            role = "model.backend" if self.model.backend == ModelBackend.pymc else "model.second_opinion"
+            raise ConfigError(f"{meridian_only[0]} is supported by the Meridian engine only, not by the PyMC engine "
+                              f"({role}=pymc)", where=f"config keys {role}, {meridian_only[0].split(' ')[0]}",
+                              fix="use model.backend=meridian (and model.second_opinion=null), or leave "
+                                  + ", ".join(k.split(" ")[0] for k in meridian_only) + " unset")
         if not uses_pymc and self.training.sampler.nuts_sampler != default_sampler:
             raise ConfigError(f"training.sampler.nuts_sampler={self.training.sampler.nuts_sampler.value} applies to "
                               "the PyMC engine only; Meridian samples with its own NUTS (TensorFlow Probability)",

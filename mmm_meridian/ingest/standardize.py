@@ -148,6 +148,6 @@ def standardize(raw: pd.DataFrame, cfg: MMMConfig) -> pd.DataFrame:
     out[F.GEO] = raw[d.geo_col].astype(str) if d.geo_col else F.NATIONAL
     for role in column_roles(cfg)[1:]:
         out[role.target] = _to_numeric(raw, role.column)
-    if d.revenue_per_unit_col:
-        out[F.REVENUE] = out[F.REVENUE] * out.pop("_revenue_per_unit")
+    if d.revenue_per_kpi_col and d.kpi_type.value == "revenue":  # units x money per unit = revenue
+        out[F.REVENUE] = out[F.REVENUE] * out.pop(F.REVENUE_PER_KPI)
     return out.sort_values([F.GEO, F.TIME], kind="stable").reset_index(drop=True)

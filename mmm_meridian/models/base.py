@@ -7,7 +7,9 @@ returns has the columns documented here, identical for every engine, so the arti
 
 Conventions shared by every engine:
 
-- Money is in the data's currency; "revenue" is the KPI in money (revenue models).
+- Money is in the data's currency; "revenue" is the KPI in money (revenue models) or the conversions' value in money
+  (conversions models: KPI x revenue per KPI, so every table below is in money for either kind).
+- Paid channels (``channel``) are the spec's order: media channels, then reach-and-frequency channels.
 - Posterior draws are flattened over (chain, draw) in chain-major order; "90 % interval" is the 5th to 95th percentile.
 - ``geo`` and ``time`` values are strings (``time`` as ISO dates, the Monday-or-whatever week start of the data).
 """
@@ -26,7 +28,7 @@ import pandas as pd
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.feature_spec import FeatureSpec
+from mmm_meridian.feature_spec import ExperimentInput, FeatureSpec
 
 #: ``train/roi.csv`` (and every refit's ``roi.csv``).
 ROI_COLUMNS = ("channel", "spend", "incremental_revenue", "roi_mean", "roi_median", "roi_lo_90", "roi_hi_90")
@@ -43,8 +45,20 @@ CURVE_COLUMNS = ("channel", "spend_multiplier", "spend", "incremental_revenue_me
 MROI_COLUMNS = ("channel", "mroi_mean", "mroi_median", "mroi_lo_90", "mroi_hi_90")
 #: :attr:`ModelOutputs.fit`.
 FIT_COLUMNS = ("time", "actual", "expected", "expected_lo_90", "expected_hi_90", "baseline")
-#: :attr:`ModelOutputs.decomposition` (``component_type``: base, seasonality, controls or media).
+#: :attr:`ModelOutputs.decomposition` (``component_type``: base, seasonality, controls, media, organic or
+#: non_media_treatment; one row per organic medium and per non-media treatment, named as in the spec).
 DECOMPOSITION_COLUMNS = ("time", "component", "component_type", "revenue")
+ORGANIC = "organic"
+NON_MEDIA_TREATMENT = "non_media_treatment"
+#: :attr:`ModelOutputs.optimal_frequency`: per reach-and-frequency channel, the average weekly frequency that
+#: maximises its ROI (Meridian's ``optimal_freq``), the frequency it ran at, and the ROI at each.
+OPTIMAL_FREQUENCY_COLUMNS = ("channel", "optimal_frequency", "historical_frequency", "roi_at_optimal",
+                             "roi_at_historical")
+#: :meth:`Engine.experiment_roi`: per experiment (``row`` of :class:`~mmm_meridian.feature_spec.ExperimentInput`),
+#: the model's ROI of the channel's spend in the test's weeks and geo (carryover after the window included:
+#: Meridian's definition of a calibration period's ROI), posterior mean / median / 90 % interval.
+EXPERIMENT_ROI_COLUMNS = ("row", "channel", "spend", "model_incremental_revenue", "model_roi_mean",
+                          "model_roi_median", "model_roi_lo_90", "model_roi_hi_90")
 
 # Decomposition component names shared by the engines and the report.
 BASE = "base"
@@ -193,6 +207,7 @@ class ModelOutputs:
     marginal_roi: pd.DataFrame
     response_curves: pd.DataFrame
     currency: str | None = None
+    optimal_frequency: pd.DataFrame | None = None  # :data:`OPTIMAL_FREQUENCY_COLUMNS`; None without R&F channels
 
 
 @dataclass
@@ -280,6 +295,9 @@ class Engine(Protocol):
         """(geo, time) booleans: observations held out as a forecast to score (excluded KPI weeks not included)."""
 
     def model_summary(self, model: FittedModel) -> ModelSummary: ...
+
+    def experiment_roi(self, model: FittedModel, experiments: list[ExperimentInput]) -> pd.DataFrame:
+        """:data:`EXPERIMENT_ROI_COLUMNS`, one row per experiment (evaluate's calibration check)."""
 
     # -- budget --------------------------------------------------------------------------------------------------
     def plan_evaluator(self, model: FittedModel, max_draws: int, risk: bool) -> PlanEvaluator: ...

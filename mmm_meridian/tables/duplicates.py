@@ -29,7 +29,7 @@ def additive_columns(std: pd.DataFrame, cfg: MMMConfig) -> list[str]:
     """The configured additive columns (default: revenue, spend, impressions, clicks, platform revenue)."""
     configured = list(cfg.enhanced_cleaning.duplicates.additive_columns)
     if not configured:
-        return F.additive_columns(list(cfg.data.channel_map), list(std.columns))
+        return F.additive_columns(list(cfg.data.channel_map), list(std.columns), cfg.data.organic_map)
     unknown = [c for c in configured if c not in std.columns]
     if unknown:
         raise ConfigError(f"enhanced_cleaning.duplicates.additive_columns names {unknown}, not in the data",

@@ -46,19 +46,35 @@ def to_weekly(std: pd.DataFrame, cfg: MMMConfig, frequency: str | None = None) -
     if frequency:
         freq = frequency
     channels = list(cfg.data.channel_map)
+    if freq == "daily" and cfg.data.reach_map:
+        raise DataError(f"reach and frequency (data.reach_map: {sorted(cfg.data.reach_map)}) cannot be made weekly "
+                        "from daily rows: people reached on several days are not the sum of each day's reach",
+                        where="config keys data.reach_map, data.frequency (daily input)",
+                        fix="supply weekly reach and frequency (the platform's weekly figures), or model the channel "
+                            "by its impressions (data.impressions_map)")
     columns = [c for c in std.columns if c not in (F.TIME, F.GEO)]
-    additive = F.additive_columns(channels, columns)
+    additive = F.additive_columns(channels, columns, cfg.data.organic_map)
     info: dict = {"input_frequency": freq, "dropped_partial_weeks": []}
     week = week_start(std[F.TIME], cfg, freq)
     work = std.assign(**{F.TIME: week, "_days": std[F.TIME]})
     rules = {c: (lambda s: s.sum(min_count=1)) for c in additive}
-    rules.update({c: cfg.data.control_aggregation.value for c in cfg.data.controls})
+    rules.update({c: cfg.data.control_aggregation.value for c in [*cfg.data.controls, *cfg.data.non_media_treatments]})
+    for column in [F.reach(c) for c in cfg.data.reach_map] + [F.frequency(c) for c in cfg.data.frequency_map]:
+        rules[column] = "mean"  # weekly input: one value per week, nothing is combined
+    if F.REVENUE_PER_KPI in columns:  # money per unit of a week: total money / total units (units-weighted mean)
+        work["_kpi_money"] = work[F.REVENUE] * work[F.REVENUE_PER_KPI]
+        rules["_kpi_money"] = lambda s: s.sum(min_count=1)
+        rules[F.REVENUE_PER_KPI] = "mean"
+        columns = [*columns, "_kpi_money"]
     if F.PROMO in columns:
         rules[F.PROMO] = "mean"
     if F.POPULATION in columns:
         rules[F.POPULATION] = "mean"
     grouped = work.groupby([F.GEO, F.TIME], sort=True)
     weekly = grouped.agg({c: rules[c] for c in columns if c in rules}).reset_index()
+    if "_kpi_money" in weekly:
+        units = weekly[F.REVENUE].where(weekly[F.REVENUE] != 0)
+        weekly[F.REVENUE_PER_KPI] = (weekly.pop("_kpi_money") / units).fillna(weekly[F.REVENUE_PER_KPI])
     if freq == "daily":
         days = grouped["_days"].nunique().reset_index(drop=True)
         partial = days < cfg.data.min_days_per_week

@@ -148,7 +148,7 @@ class _SeriesImputer:
     def media(self, channel: str, cols: list[str], cfg: MMMConfig) -> None:
         md = cfg.enhanced_cleaning.missing_data
         inserted = self.frame[INSERTED].to_numpy()
-        delivery = [c for c in cols if c.endswith(("_impressions", "_clicks"))]
+        delivery = [c for c in cols if c.endswith(("_impressions", "_clicks", "_reach", "_frequency"))]
         core = [F.spend(channel), *delivery]
         for col in cols:  # absent periods
             mask = inserted & self.frame[col].isna().to_numpy()
@@ -208,8 +208,13 @@ def impute_missing(std: pd.DataFrame, cfg: MMMConfig, frequency: str,
         imputer = _SeriesImputer(rows, str(geo), cfg, frequency, log)
         for channel in cfg.data.channel_map:
             cols = [c for c in (F.spend(channel), F.impressions(channel), F.clicks(channel),
-                                F.platform_revenue(channel)) if c in std.columns]
+                                F.platform_revenue(channel), F.reach(channel), F.frequency(channel))
+                    if c in std.columns]
             imputer.media(channel, cols, cfg)
+        for name in cfg.data.organic_map:  # organic volume: gaps interpolated like a control (no spend to pair with)
+            imputer.interpolate(F.organic(name), imputer.frame[F.organic(name)].isna().to_numpy(),
+                                "missing.organic_interpolate", "organic media missing: interpolated from the "
+                                "neighbouring periods", long_value=None)
         revenue_missing = imputer.frame[F.REVENUE].isna().to_numpy()
         if long_policy == KpiLongGapPolicy.exclude:
             imputer.exclude_long_kpi_gaps(revenue_missing)
@@ -218,13 +223,17 @@ def impute_missing(std: pd.DataFrame, cfg: MMMConfig, frequency: str,
             imputer.interpolate(F.REVENUE, revenue_missing, "missing.kpi_interpolate",
                                 "KPI missing: interpolated from the neighbouring periods (kpi_policy=impute)",
                                 long_value=None)
-        for control in cfg.data.controls:
+        for control in [*cfg.data.controls, *cfg.data.non_media_treatments]:
             imputer.interpolate(control, imputer.frame[control].isna().to_numpy(), "missing.control_interpolate",
                                 "control missing: interpolated from the neighbouring periods", long_value=None)
         if F.PROMO in std.columns:
             mask = imputer.frame[F.PROMO].isna().to_numpy()
             imputer.fill(F.PROMO, np.flatnonzero(mask), np.zeros(int(mask.sum())), "missing.promo_zero",
                          "promo flag missing: no promotion recorded, set to 0")
+        if F.REVENUE_PER_KPI in std.columns:
+            imputer.interpolate(F.REVENUE_PER_KPI, imputer.frame[F.REVENUE_PER_KPI].isna().to_numpy(),
+                                "missing.revenue_per_kpi_interpolate", "revenue per conversion missing: interpolated "
+                                "from the neighbouring periods", long_value=None)
         if F.POPULATION in std.columns:
             imputer.interpolate(F.POPULATION, imputer.frame[F.POPULATION].isna().to_numpy(),
                                 "missing.population_fill", "population missing: taken from the neighbouring periods",
