@@ -145,13 +145,13 @@ def test_all_connectors_failing_names_each_reason(make_cfg, tmp_path):
         ingest(cfg)
 
 
-def test_revenue_per_unit_column_multiplies(make_cfg, tmp_path):
+def test_revenue_per_kpi_column_multiplies_a_revenue_kpi(make_cfg, tmp_path):
     days = pd.date_range("2023-01-02", periods=7 * 60, freq="D")
     table = pd.DataFrame({"day": days, "conversions": 2.0, "value": 3.0, "tv": 1.0})
     path = tmp_path / "conv.csv"
     table.to_csv(path, index=False)
     cfg = _own_dataset(make_cfg, tmp_path, path, "  date_col: day\n  revenue_col: conversions\n"
-                       "  revenue_per_unit_col: value\n  channel_map: {tv: tv}\n")
+                       "  revenue_per_kpi_col: value\n  channel_map: {tv: tv}\n")
     std = standardize(table, cfg)
     assert std[F.REVENUE].eq(6.0).all()
     weekly, info = to_weekly(std, cfg)
