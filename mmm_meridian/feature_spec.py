@@ -26,9 +26,9 @@ class ChannelPriors:
     """The prior parameters of one channel and where each came from (``roi_source``: ``default`` / ``roi_bounds`` /
     ``experiment``; the others ``default`` / ``override``).
 
-    ``roi_window``: the weeks ``[[start, end], ...]`` (ISO dates, inclusive) the ROI prior is about: None for the whole
-    period; an experiment's windows when the prior comes from lift tests (``roi_experiments``: their row numbers), so
-    the engine calibrates the ROI of the spend in those weeks (Meridian's ``roi_calibration``).
+    ``roi_window``: the weeks ``[[start, end], ...]`` (ISO week-start dates, inclusive) the ROI prior is about: None for
+    the whole period; an experiment's windows when the prior comes from lift tests (``roi_experiments``: their row
+    numbers), so the engine calibrates the ROI of the spend in those weeks (Meridian's ``roi_calibration``).
     """
 
     channel: str
@@ -47,6 +47,9 @@ class ChannelPriors:
     k_source: str
     roi_window: list[list[str]] | None = None
     roi_experiments: list[int] = field(default_factory=list)
+    # [mu, sigma] of the ROI prior the channel had before experiments replaced it (an engine that takes experiments
+    # as likelihood terms, not as the prior, uses this one so the test is not counted twice); None when uncalibrated.
+    uncalibrated_roi: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

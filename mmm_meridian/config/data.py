@@ -122,18 +122,13 @@ class DataConfig:
         self._check_vocabulary()
 
     def _check_vocabulary(self) -> None:
-        """R&F channels name both columns, names do not collide, a conversions KPI has its value per unit."""
+        """R&F channels name both columns, names do not collide, a conversions KPI has its value per unit. (An R&F
+        channel may keep its impressions mapped: validate's delivery checks read them; its media is reach x frequency.)"""
         if set(self.reach_map) != set(self.frequency_map):
             odd = sorted(set(self.reach_map) ^ set(self.frequency_map))
             raise ConfigError(f"reach-and-frequency channel(s) {odd} need both data.reach_map and data.frequency_map",
                               where="config keys data.reach_map, data.frequency_map",
                               fix="map each R&F channel's reach column and its frequency column")
-        rf_with_impressions = sorted(set(self.reach_map) & set(self.impressions_map))
-        if rf_with_impressions:
-            raise ConfigError(f"channel(s) {rf_with_impressions} are in both data.reach_map and data.impressions_map",
-                              where="config keys data.reach_map, data.impressions_map",
-                              fix="a reach-and-frequency channel's media is its reach and frequency: drop it from "
-                                  "data.impressions_map")
         names = {"paid channel": set(self.channel_map), "organic media": set(self.organic_map),
                  "non-media treatment": set(self.non_media_treatments), "control": set(self.controls)}
         kinds = list(names)

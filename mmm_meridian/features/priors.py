@@ -15,6 +15,10 @@ Mappings (each documented in the config dataclasses too):
 - Half-saturation (``ec_m``): k with strength s -> LogNormal(ln k, 1 / sqrt(s)): median k, 90 % of the mass in
   k * exp(+-1.645 / sqrt(s)). Meridian's Hill curve acts on adstocked media divided by the channel's median
   non-zero weekly value (per capita in geo models), so k is in multiples of that typical weekly volume.
+- Reach-and-frequency channels (``ec_rf``): Meridian's Hill curve acts on the average weekly frequency itself
+  (exposures per person reached, not scaled), so k is a frequency: ``features.saturation.channel_overrides.<ch>.k``
+  when set, else Meridian's own default for R&F channels (LogNormal(0.7, 0.4) shifted by 0.1: median 2.1 exposures),
+  represented here as LogNormal(ln 2.11, 0.4).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from mmm_meridian.errors import ConfigError
 from mmm_meridian.feature_spec import ChannelPriors
 
 FIXED_STRENGTH = 1e5  # Beta concentration used for `fixed: true` decays
+RF_DEFAULT_K = math.exp(0.7) + 0.1  # median of Meridian's default ec_rf prior (a frequency)
+RF_DEFAULT_SIGMA = 0.4
 
 
 def lognormal_from_range(low: float, high: float, mass: float) -> tuple[float, float]:
@@ -59,8 +65,9 @@ def ec_lognormal(k: float, strength: float) -> tuple[float, float]:
     return math.log(k), 1.0 / math.sqrt(strength)
 
 
-def channel_priors(channel: str, features: FeaturesConfig, model: ModelConfig) -> ChannelPriors:
-    """The priors of one channel from the features and model config sections."""
+def channel_priors(channel: str, features: FeaturesConfig, model: ModelConfig, rf: bool = False) -> ChannelPriors:
+    """The priors of one channel from the features and model config sections (``rf``: a reach-and-frequency
+    channel, whose half-saturation is a frequency)."""
     bounds = model.priors.roi_bounds.get(channel)
     if bounds is not None:
         roi_mu, roi_sigma = lognormal_from_range(float(bounds[0]), float(bounds[1]), model.priors.roi_mass)
@@ -82,13 +89,18 @@ def channel_priors(channel: str, features: FeaturesConfig, model: ModelConfig) -
     sat_override = saturation.channel_overrides.get(channel)
     k = sat_override.k if sat_override is not None else saturation.k
     ec_mu, ec_sigma = ec_lognormal(k, saturation.prior_strength)
+    k_source = "override" if sat_override is not None else "default"
+    if rf and sat_override is None:
+        k, ec_mu, ec_sigma = RF_DEFAULT_K, math.log(RF_DEFAULT_K), RF_DEFAULT_SIGMA
+        k_source = "default for reach and frequency (Meridian's ec_rf: about 2 exposures per person)"
     return ChannelPriors(
         channel=channel, roi_mu=roi_mu, roi_sigma=roi_sigma, roi_source=roi_source, roi_bounds=roi_bounds,
         decay=decay, decay_alpha=decay_alpha, decay_beta=decay_beta, decay_fixed=fixed,
         decay_source="override" if override is not None else "default",
-        ec_mu=ec_mu, ec_sigma=ec_sigma, k=k, k_source="override" if sat_override is not None else "default")
+        ec_mu=ec_mu, ec_sigma=ec_sigma, k=k, k_source=k_source)
 
 
-def all_channel_priors(channels: list[str], features: FeaturesConfig, model: ModelConfig) -> list[ChannelPriors]:
-    """Priors for every channel, in channel order."""
-    return [channel_priors(channel, features, model) for channel in channels]
+def all_channel_priors(channels: list[str], features: FeaturesConfig, model: ModelConfig,
+                       rf_channels: frozenset[str] = frozenset()) -> list[ChannelPriors]:
+    """Priors for every channel, in channel order (``rf_channels``: the reach-and-frequency ones)."""
+    return [channel_priors(channel, features, model, rf=channel in rf_channels) for channel in channels]
