@@ -10,6 +10,9 @@ Reads the train stage's saved model (and for refits the features stage's inputs,
 - geo holdout (several geos): the last N weeks of every other geo held out of one refit, scored per geo.
 
 Metrics: MAPE, wMAPE, R-squared and coverage of the posterior predictive interval (``evaluation.metrics.interval``).
+When the feature spec holds lift tests (``calibration.experiments``), the calibration check compares the train
+model's ROI over each test's weeks and geo with the measured one (:mod:`mmm_meridian.evaluate.calibration`; reported,
+never a gate) and writes ``evaluate/calibration.csv``.
 Writes ``evaluate/metrics.json`` (every metric, threshold, pass / fail, per split), the prediction tables, and logs
 a summary; the stage fails only when a check named in ``evaluation.metrics.blocking`` fails.
 """
@@ -27,7 +30,7 @@ import pandas as pd
 from mmm_meridian import frame as cols
 from mmm_meridian import models
 from mmm_meridian.errors import UserError
-from mmm_meridian.evaluate import convergence
+from mmm_meridian.evaluate import calibration, convergence
 from mmm_meridian.evaluate.checks import digital_checks, media_share_check, platform_revenue, roi_bounds_check
 from mmm_meridian.evaluate.metrics import Check, judge, mark_excluded, roi_movement, score, scored_in_sample, spread
 from mmm_meridian.feature_spec import SPEC_FILE
@@ -64,6 +67,7 @@ class Evaluator:
         # Weeks whose KPI is a placeholder (kpi_long_gaps=exclude): never scored, in sample or held out.
         spec = json.loads(ctx.input_path("features", "feature_spec.json").read_text(encoding="utf-8"))
         self.excluded_weeks: dict[str, list[str]] = spec.get("excluded_weeks") or {}
+        self.experiments = calibration.experiments_from_spec(spec)
         self._base = None
 
     def base_job(self) -> Any:
@@ -215,6 +219,19 @@ class Evaluator:
         return {"weeks": weeks, "held_out_geos": held, **_status(record), "per_geo": per_geo,
                 "convergence": record}
 
+    def calibration(self) -> dict[str, Any]:
+        """The train model against every lift test: ``calibration.csv`` and ``metrics.json``'s section (a
+        disagreement is a warning naming the experiment, and an info check, never a failure)."""
+        model_roi = self.engine.experiment_roi(self.mmm, self.experiments)
+        table = calibration.compare(self.experiments, model_roi)
+        self.ctx.out.write_csv(calibration.CALIBRATION_FILE, table)
+        doc = calibration.section(table)
+        calibration.warn_disagreements(table, self.ctx.log)
+        self.checks.append(calibration.check(doc))
+        self.ctx.log.info("evaluate: calibration: the model agrees with %d of %d experiment(s)", doc["n_inside"],
+                          doc["n"])
+        return doc
+
     def digital(self) -> list[dict]:
         clean = pd.read_parquet(self.ctx.input_path("transform", "clean.parquet"))
         platform = platform_revenue(clean, self.summary.channels, self.summary.times)
@@ -265,6 +282,8 @@ def run(ctx: Any) -> dict[str, Any]:
         doc["strategies"]["rolling_origin"] = evaluator.rolling()
     if strategies.geo_holdout.enabled:
         doc["strategies"]["geo_holdout"] = evaluator.geo()
+    if evaluator.experiments:
+        doc["calibration"] = evaluator.calibration()
     if ev.digital_checks.enabled:
         doc["digital_checks"] = evaluator.digital()
     if ev.business_checks.enabled:
@@ -291,8 +310,17 @@ def run(ctx: Any) -> dict[str, Any]:
     holdout = doc["strategies"].get("temporal_holdout", {}).get("holdout", {})
     return {"passed": not failed, "failed": len(failed), "mape": holdout.get("mape"),
             "coverage": holdout.get("coverage"), "checks": len(checks),
+            **_calibration_figures(doc.get("calibration")),
             # every strategy's and split's MAPE / wMAPE / R² / coverage, for tracking and sweep summaries
             "strategies": _numbers_only(doc["strategies"])}
+
+
+def _calibration_figures(section: dict[str, Any] | None) -> dict[str, Any]:
+    """The calibration counts for tracking (nothing without experiments, so runs without them log the same)."""
+    if not section:
+        return {}
+    return {"calibration_experiments": section["n"], "calibration_inside": section["n_inside"],
+            "calibration_share_inside": section["share_inside"]}
 
 
 def _numbers_only(tree: Any) -> Any:

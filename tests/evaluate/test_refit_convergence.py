@@ -63,6 +63,7 @@ class FakeEvaluator(stage.Evaluator):
         self.checks = []
         self.policy = convergence.on_failure(ctx.cfg)
         self.excluded_weeks = {"national": EXCLUDED}
+        self.experiments = []  # no lift tests: no calibration check
 
     def refit(self, name: str, **kwargs: Any) -> RefitResult:
         return RefitResult(predictions(), pd.DataFrame({"channel": ["tv"], "roi_mean": [1.0]}),
