@@ -5,6 +5,7 @@ This package is the only importer of ``pymc``, ``pymc_marketing`` and ``pytensor
 inside the functions of its submodules, so importing this package is cheap. Modules:
 
 - :mod:`.build`: the model (priors from the feature spec, the ROI-prior reparameterisation, trend knots, holdout);
+- :mod:`.experiments`: lift tests as likelihood terms, and the model's ROI over each test's window;
 - :mod:`.fit`: sampling, save / load (PyMC-Marketing's netCDF), thinning;
 - :mod:`.model`: the fitted-model wrapper, its stored record and the numpy forward pass on posterior draws;
 - :mod:`.answers`: ROI, expected and predictive tables, holdout mask, plausibility figures;
@@ -12,8 +13,9 @@ inside the functions of its submodules, so importing this package is cheap. Modu
 - :mod:`.outputs`: the report's decomposition, fit table, marginal ROI and curves;
 - :mod:`.runtime`: threads, caches and device.
 
-Not available on this engine: flexible-budget (profit) optimisation, the Meridian HTML pages, and the MLflow spend-plan
-model (the methods say so with ConfigError / False / None).
+Not available on this engine: flexible-budget (profit) optimisation, the Meridian HTML pages, the MLflow spend-plan
+model (the methods say so with ConfigError / False / None), and Meridian's reach-and-frequency channels, organic
+media, non-media treatments and conversions KPI (refused with ConfigError, see :func:`.build.refuse_meridian_only`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian.config.infra import RuntimeConfig
-from mmm_meridian.feature_spec import FeatureSpec
+from mmm_meridian.feature_spec import ExperimentInput, FeatureSpec
 from mmm_meridian.models.base import (
     GeoHoldout,
     ModelOutputs,
@@ -168,6 +170,12 @@ class PymcEngine:
         from mmm_meridian.models.pymc.model import check_loaded
 
         return answers.model_summary(check_loaded(model))
+
+    def experiment_roi(self, model: Any, experiments: list[ExperimentInput]) -> pd.DataFrame:
+        from mmm_meridian.models.pymc import experiments as lift_tests
+        from mmm_meridian.models.pymc.model import check_loaded
+
+        return lift_tests.experiment_roi(check_loaded(model), experiments)
 
     # -- budget --------------------------------------------------------------------------------------------------
     def plan_evaluator(self, model: Any, max_draws: int, risk: bool) -> PlanEvaluator:

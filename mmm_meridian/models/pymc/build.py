@@ -49,7 +49,16 @@ excluded weeks (placeholder KPI) are left out of the likelihood by observing onl
 week is still predicted. Which cells were a forecast holdout and which were excluded is stored with the model
 (:mod:`.model`), so it survives save and load.
 
-The reparameterisation and the masked likelihood exist only in the graph that is sampled: the saved model config is
+Experiments (``spec.experiments``, lift tests): each is a likelihood term, ``Normal(model ROI over the test's weeks and
+geo, roi_se)`` observed at its measured ROI (:mod:`.experiments`, which says why PyMC-Marketing's own
+``add_lift_test_measurements`` does not fit this quantity); the ROI prior of a tested channel is then the one it would
+have had without experiments, so the test is not counted twice. ``default_priors`` (bare PyMC-Marketing, for
+benchmarks) takes no experiments, as bare Meridian takes none.
+
+Meridian-only inputs (reach-and-frequency channels, organic media, non-media treatments, a conversions KPI) are
+refused with a ConfigError: the config check at start-up refuses them first, this guards a hand-built spec.
+
+The reparameterisation, the masked likelihood and the experiments' term exist only in the graph that is sampled: the saved model config is
 PyMC-Marketing's standard one (``saturation_alpha`` and ``saturation_lam`` LogNormal, Normal likelihood), which
 ``MMM.load`` rebuilds and whose parameters the posterior holds (``saturation_alpha`` as the derived coefficient).
 """
@@ -67,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as cols
-from mmm_meridian.errors import DataError
+from mmm_meridian.errors import ConfigError, DataError
 from mmm_meridian.feature_spec import FeatureSpec, media_column, spend_column
 from mmm_meridian.models.base import GeoHoldout
 
@@ -108,6 +117,23 @@ class Record:
     knots: list[int] = field(default_factory=list)
     roi_prior: dict[str, list[float]] = field(default_factory=dict)
     default_priors: bool = False
+
+
+def refuse_meridian_only(spec: FeatureSpec) -> None:
+    """ConfigError naming the first input of the spec that only the Meridian engine models (see the module docstring).
+    """
+    unsupported = [(what, key) for what, key, used in (
+        ("reach-and-frequency channel(s) " + str([c.channel for c in spec.rf_channels]), "data.reach_map",
+         bool(spec.rf_channels)),
+        ("organic media " + str(spec.organic_names), "data.organic_map", bool(spec.organic)),
+        ("non-media treatment(s) " + str(spec.treatment_names), "data.non_media_treatments", bool(spec.treatments)),
+        ("a conversions KPI", "data.kpi_type=conversions", spec.kpi_type == "conversions")) if used]
+    if unsupported:
+        what, key = unsupported[0]
+        raise ConfigError(f"the feature spec has {what} ({key}), which the Meridian engine supports and the PyMC "
+                          "engine does not", where="features/feature_spec.json, model.backend=pymc",
+                          fix=f"use model.backend=meridian, or leave {key.split('=')[0]} unset and re-run "
+                              "`mmm features`")
 
 
 def _iso(values: Any) -> list[str]:
@@ -238,8 +264,13 @@ def build(inputs: pd.DataFrame, spec: FeatureSpec, *, holdout_weeks: int = 0, de
     """A ready-to-sample PyMC-Marketing MMM of the model inputs (see the module docstring).
 
     Raises:
-        DataError: the inputs lack columns, rows or spend, or PyMC-Marketing refuses them.
+        ConfigError: the spec has inputs only the Meridian engine models (:func:`refuse_meridian_only`).
+        DataError: the inputs lack columns, rows or spend, PyMC-Marketing refuses them, or an experiment does not
+            fit the data (unknown channel or geo, no week or no spend in its window).
     """
+    from mmm_meridian.models.pymc import experiments as lift_tests  # imports this module: imported here
+
+    refuse_meridian_only(spec)
     _check_columns(inputs, spec)
     frame = inputs.copy()
     frame[cols.TIME] = pd.to_datetime(frame[cols.TIME])
@@ -303,12 +334,14 @@ def build(inputs: pd.DataFrame, spec: FeatureSpec, *, holdout_weeks: int = 0, de
     record = Record(channels=channels, controls=control_names, control_kinds=kinds, geos=geos, times=iso,
                     geo_model=geo_model, spend=spend, holdout=holdout, excluded=excluded, adstock=decay,
                     l_max=int(spec.max_lag) + 1, adstock_first=not spec.hill_before_adstock, knots=positions,
-                    roi_prior={"mu": [c.priors.roi_mu for c in spec.channels],
-                               "sigma": [c.priors.roi_sigma for c in spec.channels]},
+                    roi_prior={"mu": [lift_tests.base_roi_prior(c.priors)[0] for c in spec.channels],
+                               "sigma": [lift_tests.base_roi_prior(c.priors)[1] for c in spec.channels]},
                     default_priors=default_priors)
     try:
         mmm = _make_mmm(record, spec, media)
         _build_graph(mmm, X, y, record, spec)
+        if spec.experiments and not default_priors:
+            lift_tests.add_likelihood(mmm, record, spec.experiments)
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"PyMC-Marketing refused the model inputs: {exc}", where="features/model_inputs.parquet",
                         fix="check the features stage's log and feature_spec.json (constant controls, channels "

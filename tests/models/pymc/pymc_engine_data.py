@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmm_meridian.feature_spec import ChannelInput, ChannelPriors, ControlInput, FeatureSpec
+from mmm_meridian.feature_spec import ChannelInput, ChannelPriors, ControlInput, ExperimentInput, FeatureSpec
 from mmm_meridian.models.base import SamplerSettings
 
 N_WEEKS = 60
@@ -54,6 +54,33 @@ def synthetic_inputs(geos: tuple[str, ...] = ("national",), n_weeks: int = N_WEE
         row["price"] = price
         frames.append(pd.DataFrame(row))
     return pd.concat(frames, ignore_index=True)
+
+
+def true_roi(inputs: pd.DataFrame, channel: str, start: str | None = None, end: str | None = None) -> float:
+    """The simulation's ROI of a national channel's spend in weeks ``start..end`` (None: the whole period), its
+    carryover included: the revenue the generator's curve loses when that media is switched off, over that spend."""
+    c = CHANNELS[channel]
+    media = inputs[f"{channel}__media"].to_numpy()
+    times = pd.to_datetime(inputs["time"])
+    window = ((times >= (start or times.min())) & (times <= (end or times.max()))).to_numpy()
+
+    def revenue(x: np.ndarray) -> np.ndarray:
+        stocked = _adstock(x / np.median(media[media > 0]), c["decay"])
+        return c["beta"] * stocked / (c["half"] + stocked)
+
+    lost = revenue(media).sum() - revenue(np.where(window, 0.0, media)).sum()
+    return float(lost / inputs[f"{channel}__spend"].to_numpy()[window].sum())
+
+
+TV_TEST_WEEKS = ("2022-03-14", "2022-05-30")  # 12 weeks of the national data
+
+
+def tv_experiment(inputs: pd.DataFrame, roi_se: float = 0.15, row: int = 1) -> ExperimentInput:
+    """A national lift test of tv over :data:`TV_TEST_WEEKS` measuring the simulation's true ROI there."""
+    start, end = TV_TEST_WEEKS
+    return ExperimentInput(row=row, channel="tv", start=start, end=end, geo=None,
+                           roi=round(true_roi(inputs, "tv", start, end), 3), roi_se=roi_se, measured="roi",
+                           spend=float(inputs.loc[inputs["time"].between(start, end), "tv__spend"].sum()))
 
 
 def _priors(channel: str, roi: tuple[float, float], decay: float) -> ChannelPriors:
