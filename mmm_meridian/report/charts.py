@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from mmm_meridian.models.base import NON_MEDIA_TREATMENT, ORGANIC  # noqa: E402
 from mmm_meridian.report.formatting import label, money_short  # noqa: E402
 
 WIDE = (10.0, 4.3)
@@ -64,12 +65,24 @@ def contributions(decomposition: pd.DataFrame, currency: str, path: Path) -> Pat
     return _save(fig, path)
 
 
+def _named(decomposition: pd.DataFrame, component_type: str, default: str) -> str:
+    """Legend text of a band: its components' names (``Promo``), or ``default`` when there are several."""
+    names = list(dict.fromkeys(decomposition.loc[decomposition["component_type"] == component_type, "component"]))
+    return label(names[0]) if len(names) == 1 else default
+
+
 def decomposition_chart(decomposition: pd.DataFrame, fit: pd.DataFrame | None, currency: str, path: Path) -> Path:
-    """Weekly revenue built up from base, seasonality and other controls, and media, with actual revenue."""
+    """Weekly revenue built up from base, seasonality and other controls, non-media treatments and organic media
+    (when modelled), and media, with actual revenue."""
     wide = decomposition.pivot_table(index="time", columns="component_type", values="revenue", aggfunc="sum")
     base = wide.get("base", pd.Series(0.0, index=wide.index))
     non_media = base + wide.get("seasonality", 0.0) + wide.get("controls", 0.0)
-    total = non_media + wide.get("media", 0.0)
+    # Causes with their own incremental revenue (Meridian's non-media treatments and organic media): own bands
+    # between the controls and paid media, drawn only when the model has them so other decks are unchanged.
+    causes = [(wide[kind], colour, _named(decomposition, kind, default)) for kind, colour, default in (
+        (NON_MEDIA_TREATMENT, "#b07aa1", "Non-media treatments (promotions, price ...)"),
+        (ORGANIC, "#76b7b2", "Organic media")) if kind in wide]
+    total = non_media + sum((series for series, _, _ in causes), 0.0) + wide.get("media", 0.0)
     fig, ax = plt.subplots(figsize=WIDE)
     ax.fill_between(wide.index, 0, base, color=BASE_GREY, label="Base (level and trend)")
     up = (non_media >= base).to_numpy()
@@ -77,7 +90,11 @@ def decomposition_chart(decomposition: pd.DataFrame, fit: pd.DataFrame | None, c
                     label="Seasonality, holidays, price, promotions: lift")
     ax.fill_between(wide.index, non_media, base, where=~up, interpolate=True, color="#e8a33d", alpha=0.8,
                     label="Seasonality, holidays, price, promotions: drag")
-    ax.fill_between(wide.index, non_media, total, color="#3b75af", alpha=0.85, label="Media (all channels)")
+    level = non_media
+    for series, colour, text in causes:
+        ax.fill_between(wide.index, level, level + series, color=colour, alpha=0.85, label=text)
+        level = level + series
+    ax.fill_between(wide.index, level, total, color="#3b75af", alpha=0.85, label="Media (all channels)")
     if fit is not None and "actual" in fit:
         ax.plot(pd.to_datetime(fit["time"]), fit["actual"], color="black", lw=0.9, label="Actual revenue")
     ax.set_title("Where weekly revenue comes from")
@@ -180,6 +197,33 @@ def scenarios_chart(scenarios: pd.DataFrame, currency: str, path: Path) -> Path:
     _money_axis(ax.yaxis, currency)
     ax.set_title("Scenarios: revenue driven by media at each budget (optimised mix; bars: 90 % interval)")
     return _save(fig, path)
+
+
+def calibration_chart(table: pd.DataFrame, currency: str, path: Path) -> Path:
+    """Per lift test: the measured ROI's 90 % interval and the model's over the same weeks and geo, one above the
+    other, so a reader sees at a glance where they overlap."""
+    rows = table.reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]  # the first experiment at the top, as in the table
+    fig, ax = plt.subplots(figsize=(10.0, 0.5 * len(rows) + 1.6))
+    for offset, prefix, marker, colour, text in ((0.15, "measured_roi", "o", PALETTE[1], "Measured by the test"),
+                                                 (-0.15, "model_roi", "s", PALETTE[0], "Model, same weeks and geo")):
+        centre = rows["measured_roi" if prefix == "measured_roi" else "model_roi_mean"]
+        ax.errorbar(centre, y + offset, xerr=[centre - rows[f"{prefix}_lo_90"], rows[f"{prefix}_hi_90"] - centre],
+                    fmt=marker, color=colour, capsize=3, label=text)
+    ax.set_yticks(y, [experiment_label(r) for r in rows.to_dict("records")])
+    ax.axvline(1.0, color="grey", ls="--", lw=1)
+    ax.set_xlabel(f"ROI over the test's weeks: revenue ({currency}) per 1 {currency} of spend; bars: 90 % interval")
+    ax.set_title("Model vs experiments: ROI measured by each lift test and the model's")
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)  # clear of the bars
+    return _save(fig, path)
+
+
+def experiment_label(row: dict) -> str:
+    """``Tv, 2024-03-04 to 2024-03-25 (north)``: a test as a chart's tick label."""
+    geo = row.get("geo")
+    where = f" ({geo})" if isinstance(geo, str) and geo else ""
+    return f"{label(row['channel'])}, {row['start']} to {row['end']}{where}"
 
 
 def fit_chart(fit: pd.DataFrame, currency: str, path: Path, holdout_start: str | None = None) -> Path:

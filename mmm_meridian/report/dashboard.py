@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmm_meridian.models.base import NON_MEDIA_TREATMENT, ORGANIC
 from mmm_meridian.report.formatting import is_number
 
 # table -> (description, {column: (type, unit, meaning)}); "{cur}" is replaced by the currency label.
@@ -21,8 +22,9 @@ SCHEMAS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
     "weekly_contributions": ("Weekly revenue by component: base, seasonality and holidays, other controls, and each "
                              "media channel (posterior means; components add up to the model's expected revenue).", {
         "time": ("date", "week start", "first day of the week"),
-        "component": ("string", "", "base, seasonality_and_holidays, other_controls or a media channel name"),
-        "component_type": ("string", "", "base, seasonality, controls or media"),
+        "component": ("string", "", "base, seasonality_and_holidays, other_controls, or the name of a media "
+                                    "channel, organic medium or non-media treatment"),
+        "component_type": ("string", "", "base, seasonality, controls, media, organic or non_media_treatment"),
         "revenue": ("float", "{cur}", "revenue attributed to the component in the week (controls swing around 0)"),
         "share_of_week": ("float", "fraction", "revenue / the model's expected revenue of the week")}),
     "attribution": ("Channel contribution analysis over the whole period.", {
@@ -95,7 +97,54 @@ SCHEMAS: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
         "channel": ("string", "", "media channel"),
         "intervals_overlap": ("bool", "", "the two engines' 90 % ROI intervals overlap (False: they disagree)"),
         "roi_ratio": ("float", "ratio", "second engine's ROI mean / the main engine's")}),
+    "organic_and_treatments": ("Revenue caused by each non-media treatment (price, promotions ...: "
+                               "data.non_media_treatments) and organic medium (data.organic_map) over the period "
+                               "(posterior means).", {
+        "component": ("string", "", "the treatment's or organic medium's name"),
+        "component_type": ("string", "", "non_media_treatment or organic"),
+        "revenue": ("float", "{cur}", "incremental revenue over the period (negative: it lowered revenue)"),
+        "share_of_modelled_revenue": ("float", "fraction", "revenue / the model's expected revenue over the period"),
+        "weekly_swing": ("float", "{cur}", "standard deviation of its weekly revenue")}),
+    "calibration": ("Model vs experiments: each lift test's measured ROI beside the model's ROI over the test's "
+                    "weeks and geo (evaluate/calibration.csv).", {
+        "row": ("int", "", "the experiment's row in calibration.experiments"),
+        "channel": ("string", "", "media channel tested"),
+        "geo": ("string", "", "the test's geo (empty: national test)"),
+        "start": ("date", "week start", "first week of the test"),
+        "end": ("date", "week start", "last week of the test"),
+        "measured_roi": ("float", "{cur} per {cur}", "ROI the test measured"),
+        "measured_roi_lo_90": ("float", "{cur} per {cur}", "measured ROI - 1.645 standard errors"),
+        "measured_roi_hi_90": ("float", "{cur} per {cur}", "measured ROI + 1.645 standard errors"),
+        "model_roi_mean": ("float", "{cur} per {cur}", "the model's ROI over the test's weeks and geo, posterior mean"),
+        "model_roi_lo_90": ("float", "{cur} per {cur}", "the model's ROI, 5th percentile"),
+        "model_roi_hi_90": ("float", "{cur} per {cur}", "the model's ROI, 95th percentile"),
+        "inside": ("bool", "", "the model's ROI lies inside the measured 90 % interval (the model agrees)"),
+        "difference": ("float", "{cur} per {cur}", "model ROI minus measured ROI")}),
+    "optimal_frequency": ("Reach-and-frequency channels: the average weekly frequency that maximises ROI and the "
+                          "one the channel ran at.", {
+        "channel": ("string", "", "reach-and-frequency channel"),
+        "optimal_frequency": ("float", "exposures per person per week", "frequency with the highest ROI"),
+        "historical_frequency": ("float", "exposures per person per week", "average frequency in the data"),
+        "roi_at_optimal": ("float", "{cur} per {cur}", "ROI at the optimal frequency, same spend"),
+        "roi_at_historical": ("float", "{cur} per {cur}", "ROI at the historical frequency")}),
 }
+
+#: Decomposition component types with their own incremental revenue besides paid media.
+CAUSE_TYPES = (NON_MEDIA_TREATMENT, ORGANIC)
+
+
+def cause_table(decomposition: pd.DataFrame) -> pd.DataFrame:
+    """Per non-media treatment and organic medium: its revenue over the period, its share of the model's expected
+    revenue and its typical weekly swing (empty when the model has none)."""
+    columns = ["component", "component_type", "revenue", "share_of_modelled_revenue", "weekly_swing"]
+    causes = decomposition[decomposition["component_type"].isin(CAUSE_TYPES)]
+    if causes.empty:
+        return pd.DataFrame(columns=columns)
+    expected = float(decomposition["revenue"].sum())
+    grouped = causes.groupby(["component", "component_type"], sort=False)["revenue"]
+    table = grouped.sum().rename("revenue").to_frame().join(grouped.std().rename("weekly_swing")).reset_index()
+    table["share_of_modelled_revenue"] = table["revenue"] / expected if expected else np.nan
+    return table[columns]
 
 
 def attribution_table(roi: pd.DataFrame, total_revenue: float | None) -> pd.DataFrame:

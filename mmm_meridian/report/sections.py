@@ -13,10 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from mmm_meridian.models.base import ModelOutputs
+from mmm_meridian.models.base import NON_MEDIA_TREATMENT, ORGANIC, ModelOutputs
 from mmm_meridian.report import quality
+from mmm_meridian.report.dashboard import cause_table
 from mmm_meridian.report.deck import Deck, escape
-from mmm_meridian.report.formatting import interval, is_number, label, money, pct, ratio, share
+from mmm_meridian.report.formatting import interval, is_number, label, money, money_short, pct, ratio, share
 from mmm_meridian.report.sources import ReportInputs
 
 RISK_OFF = ("no interval or probability: the risk analysis was off (optimization.sensitivity.enabled=false), so "
@@ -49,12 +50,21 @@ def cover(deck: Deck, data: ReportData) -> None:
     deck.space(1.0)
     rows = [["Data period", c["period"]], ["Series", c["series"]], ["Model", c["model"]],
             ["Data version", c["data_version"]], ["Report date", c["date"]]]
+    if data.inputs.kpi_type == "conversions":
+        rows.insert(3, ["KPI", conversions_note(data.currency)])
     if c.get("owner"):
         rows.append(["Owner", c["owner"]])
     deck.table(["Marketing mix model report", ""], rows, widths=[0.25, 0.75], align_right_from=99)
     for warning in gate_warnings(data):
         deck.space(0.4)
         deck.note(warning)
+
+
+def conversions_note(currency: str) -> str:
+    """What a conversions model's money figures are (``data.kpi_type=conversions``)."""
+    return (f"Conversions, valued in money: revenue = conversions x revenue per conversion, so every revenue and "
+            f"ROI figure in this deck is in {currency} (the model counts conversions; the data's revenue per "
+            "conversion turns them into revenue).")
 
 
 def gate_warnings(data: ReportData) -> list[str]:
@@ -153,20 +163,48 @@ def contributions(deck: Deck, data: ReportData) -> None:
                                                   aggfunc="sum")
     parts, swing = weekly.sum(), weekly.std()
     expected = float(parts.sum())
-    rows = [[name, money(parts.get(key, 0.0), data.currency), share(parts.get(key, 0.0) / expected),
-             money(swing.get(key, 0.0), data.currency)]
-            for key, name in (("base", "Base (level and trend)"),
-                              ("seasonality", "Seasonality and holidays (net over the period)"),
-                              ("controls", "Price, promotions and other controls (net)"), ("media", "Media"))
-            if key in parts.index]
+
+    def component_row(key: str, name: str) -> list[str]:
+        return [name, money(parts.get(key, 0.0), data.currency), share(parts.get(key, 0.0) / expected),
+                money(swing.get(key, 0.0), data.currency)]
+
+    rows = [component_row(key, name) for key, name in (
+        ("base", "Base (level and trend)"), ("seasonality", "Seasonality and holidays (net over the period)"),
+        ("controls", "Price, promotions and other controls (net)")) if key in parts.index]
+    # Non-media treatments and organic media have their own incremental revenue: one row each, before paid media.
+    causes = cause_table(data.model.decomposition)
+    rows += [[f"{label(r.component)} ({CAUSE_KINDS[r.component_type]})", money(r.revenue, data.currency),
+              share(r.share_of_modelled_revenue), money(r.weekly_swing, data.currency)] for r in causes.itertuples()]
+    if "media" in parts.index:
+        rows.append(component_row("media", "Media"))
     deck.page_break()
     deck.heading("Revenue decomposition")
     deck.image(data.charts["decomposition"], max_height=290)
     deck.table(["Component", "Revenue over the period", "Share of modelled revenue", "Typical weekly swing (+/-)"],
                rows, widths=[0.4, 0.2, 0.2, 0.2])
+    for sentence in cause_sentences(causes, data.currency):
+        deck.text(escape(sentence))
     deck.text("Seasonality, holidays and price / promotion effects lift some weeks and lower others; over the whole "
               "period they largely net out, which is why their totals are small while the chart shows their swings.",
               "small")
+
+
+CAUSE_KINDS = {NON_MEDIA_TREATMENT: "non-media treatment", ORGANIC: "organic media, no spend"}
+
+
+def cause_sentences(causes: pd.DataFrame, currency: str) -> list[str]:
+    """One sentence per non-media treatment and organic medium with its incremental revenue as a number, e.g.
+    ``Promo brought GBP 1.23m of revenue over the period (4.0 % of modelled revenue).``"""
+    out = []
+    for r in causes.itertuples():
+        name = label(r.component) + (" (organic media, no spend)" if r.component_type == ORGANIC else "")
+        if r.revenue < 0:  # e.g. a price rise: the treatment cost revenue
+            out.append(f"{name} lowered revenue by {money_short(-r.revenue, currency)} over the period "
+                       f"({share(-r.share_of_modelled_revenue)} of modelled revenue).")
+        else:
+            out.append(f"{name} brought {money_short(r.revenue, currency)} of revenue over the period "
+                       f"({share(r.share_of_modelled_revenue)} of modelled revenue).")
+    return out
 
 
 def roi_section(deck: Deck, data: ReportData) -> None:
@@ -195,6 +233,99 @@ def roi_section(deck: Deck, data: ReportData) -> None:
     if m is None:
         text += " Marginal ROI needs the trained model, which is missing."
     deck.text(text, "small")
+
+
+def experiments(deck: Deck, data: ReportData) -> None:
+    """"Model vs experiments": each lift test's measured ROI beside the model's over the same weeks and geo
+    (``evaluate/calibration.csv``); nothing when there were no experiments."""
+    table = data.inputs.calibration
+    if table is None or table.empty:
+        return
+    deck.page_break()
+    deck.heading("Model vs experiments")
+    deck.text(escape(experiments_sentence(table)))
+    if "calibration" in data.charts:
+        deck.image(data.charts["calibration"], max_height=200)
+    rows = [[label(r["channel"]), window_text(r["start"], r["end"]), geo_text(r["geo"]), ratio(r["measured_roi"]),
+             interval(r["measured_roi_lo_90"], r["measured_roi_hi_90"]), ratio(r["model_roi_mean"]),
+             interval(r["model_roi_lo_90"], r["model_roi_hi_90"]), "agrees" if agrees(r["inside"]) else "DISAGREES"]
+            for r in table.to_dict("records")]
+    deck.table(["Channel", "Test weeks", "Geo", "Measured ROI", "Measured 90 % interval", "Model ROI",
+                "Model 90 % interval", "Agrees?"], rows, widths=[0.13, 0.22, 0.09, 0.1, 0.14, 0.09, 0.14, 0.09],
+               align_right_from=3)
+    deck.text(escape(f"ROI over the test's weeks and geo: revenue per 1 {data.currency} of the channel's spend "
+                     "there, the revenue that spend caused after the window included. Measured 90 % interval: the "
+                     "test's ROI +- 1.645 standard errors. The model agrees with a test when its ROI lies inside "
+                     "that interval."), "small")
+
+
+def experiments_sentence(table: pd.DataFrame) -> str:
+    """The page's message for a marketing director: how many tests the model agrees with, and for each one it does
+    not, what the test said and what the model says."""
+    records = table.to_dict("records")
+    agreed = sum(agrees(r["inside"]) for r in records)
+    tests = "lift test" if len(records) == 1 else "lift tests"
+    if agreed == len(records):
+        return (f"The model agrees with {'the' if len(records) == 1 else 'all ' + str(len(records))} {tests}: over "
+                "each test's weeks and geo, its ROI lies inside the range the test measured. The tests back the "
+                "model's estimates for those channels.")
+    apart = [f"{label(r['channel'])}'s test ({r['start']} to {r['end']}{_in_geo(r['geo'])}) says an ROI of "
+             f"{ratio(r['measured_roi'])}, the model {ratio(r['model_roi_mean'])}"
+             for r in records if not agrees(r["inside"])]
+    return (f"The model agrees with {agreed} of {len(records)} {tests}; " + "; ".join(apart) + ". The tests were "
+            "given to the model as evidence, so where it still disagrees the weekly data pull the other way: check "
+            "the test's set-up (weeks, geo, spend) and the channel's data, and do not move budget on that channel "
+            "on either number alone.")
+
+
+def window_text(start: Any, end: Any) -> str:
+    """``2024-03-04 to 2024-03-25 (4 weeks)``: a test's window (dates are the weeks' starts, both inclusive)."""
+    weeks = (pd.Timestamp(end) - pd.Timestamp(start)).days // 7 + 1
+    return f"{start} to {end} ({weeks} week{'s' if weeks != 1 else ''})"
+
+
+def geo_text(geo: Any) -> str:
+    """A test's geo; ``all geos`` for a national test (geo empty)."""
+    return str(geo) if isinstance(geo, str) and geo else "all geos"
+
+
+def _in_geo(geo: Any) -> str:
+    return f", geo {geo}" if isinstance(geo, str) and geo else ""
+
+
+def agrees(value: Any) -> bool:
+    """A calibration row's ``inside`` flag, read back from CSV (bool, or the strings True / False)."""
+    return value is True or str(value).strip().lower() == "true" or (is_number(value) and bool(value))
+
+
+def reach_frequency(deck: Deck, data: ReportData) -> None:
+    """Reach-and-frequency channels: the average weekly frequency that maximises each channel's ROI against the one
+    it ran at (``ModelOutputs.optimal_frequency``); nothing without R&F channels."""
+    table = data.model.optimal_frequency if data.model is not None else None
+    if table is None or table.empty:
+        return
+    deck.page_break()
+    deck.heading("Reach and frequency: how often to show the ads")
+    rows = [[label(r.channel), ratio(r.historical_frequency, 1), ratio(r.roi_at_historical),
+             ratio(r.optimal_frequency, 1), ratio(r.roi_at_optimal)] for r in table.itertuples()]
+    deck.table(["Channel", "Frequency it ran at (per week)", "ROI at that frequency", "Optimal frequency (per week)",
+                "ROI at the optimal frequency"], rows, widths=[0.24, 0.19, 0.19, 0.19, 0.19])
+    deck.space(0.2)
+    deck.bullets([escape(frequency_sentence(r, data.currency)) for r in table.to_dict("records")])
+    deck.text("Frequency: the average number of times a person reached sees the channel's ads in a week. At the same "
+              "budget, a higher frequency reaches fewer people more often; the optimal frequency is the one the "
+              "model expects to return most revenue per unit of spend (Meridian's optimal frequency).", "small")
+
+
+def frequency_sentence(row: dict[str, Any], currency: str) -> str:
+    """``Tv reached people 2.1 times a week on average (ROI 1.50); at 3.4 times a week the same budget would return
+    1.80 per 1 GBP.``"""
+    name, historical, optimal = label(row["channel"]), row["historical_frequency"], row["optimal_frequency"]
+    sentence = f"{name} reached people {ratio(historical, 1)} times a week on average (ROI {ratio(row['roi_at_historical'])})"
+    if is_number(historical) and is_number(optimal) and round(historical, 1) == round(optimal, 1):
+        return sentence + ": already the frequency the model finds best."
+    return (sentence + f"; at {ratio(optimal, 1)} times a week the same budget would return "
+            f"{ratio(row['roi_at_optimal'])} per 1 {currency}.")
 
 
 ENGINE_TITLES = {"meridian": "Meridian", "pymc": "PyMC-Marketing"}

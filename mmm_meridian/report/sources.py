@@ -23,6 +23,9 @@ ROI_COLUMNS = ["channel", "spend", "incremental_revenue", "roi_mean", "roi_lo_90
 ALLOCATION_COLUMNS = ["channel", "current_spend", "recommended_spend"]
 SCENARIO_COLUMNS = ["scenario", "budget"]
 CURVE_COLUMNS = ["channel", "spend", "incremental_revenue_mean"]
+# evaluate/calibration.csv (see mmm_meridian.evaluate.calibration): what the "Model vs experiments" page needs.
+CALIBRATION_COLUMNS = ["row", "channel", "geo", "start", "end", "measured_roi", "measured_roi_lo_90",
+                       "measured_roi_hi_90", "model_roi_mean", "model_roi_lo_90", "model_roi_hi_90", "inside"]
 
 
 @dataclass
@@ -44,6 +47,7 @@ class ReportInputs:
     optimize_html: Path | None = None
     model_path: Path | None = None
     second_opinion: pd.DataFrame | None = None  # train/second_opinion.csv (model.second_opinion)
+    calibration: pd.DataFrame | None = None  # evaluate/calibration.csv (lift tests, calibration.experiments)
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -57,6 +61,11 @@ class ReportInputs:
         spec = self.feature_spec or {}
         weeks = spec.get("excluded_weeks") or {}
         return sorted({str(w) for listed in weeks.values() for w in listed}) if isinstance(weeks, dict) else []
+
+    @property
+    def kpi_type(self) -> str:
+        """``revenue`` or ``conversions`` (the feature spec's; ``revenue`` when unknown)."""
+        return str((self.feature_spec or {}).get("kpi_type") or "revenue")
 
     @property
     def control_kinds(self) -> dict[str, str]:
@@ -142,4 +151,7 @@ def load_inputs(folders: dict[str, Path], model_file: str = "model.binpb") -> Re
     html = opt / "optimization_summary.html"
     inputs.optimize_html = html if html.is_file() else None
     inputs.metrics = _json(where("evaluate") / "metrics.json", inputs, "evaluate")
+    calibration = where("evaluate") / "calibration.csv"  # only written when there are experiments: no note if absent
+    if calibration.is_file():
+        inputs.calibration = _table(calibration, inputs, "evaluate", CALIBRATION_COLUMNS)
     return inputs

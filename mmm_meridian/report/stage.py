@@ -154,6 +154,13 @@ def caveats(inputs: ReportInputs, metrics: pd.DataFrame) -> list[str]:
         out.append("The holdout scores of " + ", ".join(label(f) for f in unconverged["fit"]) + " come from a fit "
                    "that did not converge (" + "; ".join(f for f in unconverged["failures"] if f) + "): they are not "
                    "a clean measure of accuracy; re-run with a longer sampler preset before trusting them.")
+    calibration = inputs.calibration
+    if calibration is not None and not calibration.empty:
+        apart = [label(r["channel"]) for r in calibration.to_dict("records") if not sections.agrees(r["inside"])]
+        if apart:
+            out.append(f"The model disagrees with {len(apart)} of {len(calibration)} lift test(s) ("
+                       + ", ".join(dict.fromkeys(apart)) + "): see 'Model vs experiments' before moving budget on "
+                       "those channels.")
     excluded = inputs.excluded_weeks
     if excluded:
         out.append(f"{len(excluded)} week(s) have no real revenue (a long gap in the data, kept out of the fit: "
@@ -177,6 +184,8 @@ def draw_charts(data: sections.ReportData, curves: pd.DataFrame | None, folder: 
         found["curves"] = charts.response_curves(curves, inputs.allocation, cur, folder / "response_curves.png")
     if inputs.allocation is not None:
         found["allocation"] = charts.allocation_chart(inputs.allocation, cur, folder / "allocation.png")
+    if inputs.calibration is not None and not inputs.calibration.empty:
+        found["calibration"] = charts.calibration_chart(inputs.calibration, cur, folder / "calibration.png")
     s = inputs.scenarios
     if s is not None and "expected_incremental_revenue" in s and s["expected_incremental_revenue"].notna().any():
         found["scenarios"] = charts.scenarios_chart(s, cur, folder / "scenarios.png")
@@ -187,7 +196,7 @@ def build_deck(data: sections.ReportData, path: Path) -> Path:
     deck = Deck(title=f"{data.cover['project']}: marketing mix model",
                 footer=f"{data.cover['project']} | {data.cover['period']} | generated {data.cover['date']}")
     for section in (sections.cover, sections.summary, sections.contributions, sections.roi_section,
-                    sections.second_opinion, sections.curves,
+                    sections.experiments, sections.reach_frequency, sections.second_opinion, sections.curves,
                     sections.optimization, sections.model_quality, sections.data_quality, sections.caveats):
         section(deck, data)
     return deck.build(path)
@@ -204,10 +213,17 @@ def mark_excluded(fit: pd.DataFrame, excluded_weeks: list[str]) -> pd.DataFrame:
 
 def total_revenue(inputs: ReportInputs, model: ModelOutputs | None) -> float | None:
     """Revenue over the (geo, week) cells with real revenue (placeholder cells of ``kpi_long_gaps=exclude`` left
-    out; a week excluded in one geo keeps the other geos' revenue)."""
+    out; a week excluded in one geo keeps the other geos' revenue). For a conversions KPI the clean table counts
+    conversions: revenue is conversions x revenue per conversion (the model's money figures, when the clean table
+    lacks the column)."""
     if inputs.clean is not None:
-        placeholder = cols.excluded_rows(inputs.clean, (inputs.feature_spec or {}).get("excluded_weeks") or {})
-        return float(inputs.clean.loc[~placeholder, cols.REVENUE].sum())
+        spec = inputs.feature_spec or {}
+        placeholder = cols.excluded_rows(inputs.clean, spec.get("excluded_weeks") or {})
+        rows = inputs.clean.loc[~placeholder]
+        if spec.get("kpi_type", "revenue") != "conversions":
+            return float(rows[cols.REVENUE].sum())
+        if cols.REVENUE_PER_KPI in rows:  # the KPI counts conversions: revenue = conversions x revenue per conversion
+            return float((rows[cols.REVENUE] * rows[cols.REVENUE_PER_KPI]).sum())
     if model is not None:
         return float(model.fit["actual"].sum())  # NaN (skipped) on excluded weeks: see mark_excluded
     return None
@@ -252,7 +268,10 @@ def run(ctx: Any) -> dict[str, Any]:
                   "roi": dashboard.roi_table(inputs.roi, model.marginal_roi if model else None),
                   "response_curves": curves, "allocation": inputs.allocation, "recommendations": recommendations,
                   "scenarios": inputs.scenarios, "metrics": metrics, "model_fit": model.fit if model else None,
-                  "second_opinion": inputs.second_opinion}
+                  "second_opinion": inputs.second_opinion,
+                  "organic_and_treatments": dashboard.cause_table(model.decomposition) if model else None,
+                  "calibration": inputs.calibration,
+                  "optimal_frequency": model.optimal_frequency if model else None}
         schema = dashboard.write_tables(tables, out.path("dashboard/SCHEMA.md").parent, currency)
         summary["dashboard_tables"] = len(schema["tables"])
     if cfg.reports.meridian_html:
