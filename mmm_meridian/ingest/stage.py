@@ -3,27 +3,32 @@
 Writes ``raw.parquet`` (the rows as loaded, after the series filter), ``standardized.parquet`` (those rows
 standardized: canonical columns, parsed dates, the geo; what validate checks and transform cleans), ``weekly.parquet``
 (the canonical weekly table, before cleaning) and ``ingest_summary.json`` (source, rows, period, series, channels,
-unmapped columns and the guide's success criteria).
+unmapped columns and the guide's success criteria). With ``calibration.experiments`` set, it also reads the lift tests
+(:mod:`mmm_meridian.tables.experiments`: a bad file or row stops here) and writes them, as parsed, with their source
+to ``experiments.json``; an experiments CSV's content is part of the source's fingerprint, so editing it re-runs ingest.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mmm_meridian import frame as F
+from mmm_meridian.artifacts import file_sha256
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.ingest.connectors import load_with_fallback
 from mmm_meridian.ingest.standardize import apply_series_filter, check_columns, standardize
 from mmm_meridian.pipeline import StageContext
+from mmm_meridian.tables import experiments as experiments_table
 from mmm_meridian.tables import standardized
 from mmm_meridian.tables.columns import column_roles
 from mmm_meridian.tables.weekly import to_weekly
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`). The weeks a series
-# needs decide which series are kept.
-READS: tuple[str, ...] = ("data", "ingest", "validation.coverage_frequency.min_weeks_required")
+# needs decide which series are kept; the lift tests are read with the data.
+READS: tuple[str, ...] = ("data", "ingest", "calibration", "validation.coverage_frequency.min_weeks_required")
 
 
 def ingest(cfg: MMMConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -63,13 +68,29 @@ def ingest_tables(cfg: MMMConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     return raw, std, weekly, summary
 
 
+def with_experiments(data_fingerprint: str, experiments_sha256: str | None) -> str:
+    """The source's fingerprint: the data's, plus the experiments CSV's content when there is one (an inline list is
+    in the config, which the artifacts are keyed on already)."""
+    return f"{data_fingerprint}+experiments-{experiments_sha256}" if experiments_sha256 else data_fingerprint
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
+    experiments = None
+    if ctx.cfg.calibration.experiments is not None:  # read first: a bad row is found without loading the data
+        experiments = experiments_table.read_experiments(ctx.cfg.calibration.experiments)
     raw, std, weekly, summary = ingest_tables(ctx.cfg)
+    experiments_sha256 = None
+    if experiments is not None:
+        rows, source = experiments
+        experiments_sha256 = source.get("sha256")
+        ctx.out.write_json(experiments_table.ARTIFACT, experiments_table.artifact(rows, source))
+        summary["experiments"] = {"source": source, "tests": int(len(rows))}
+        ctx.log.info("ingest: %d lift test(s) from %s", len(rows), experiments_table.source_label(source))
     ctx.out.write_parquet("raw.parquet", raw)
     ctx.out.write_parquet(standardized.FILE, std)
     ctx.out.write_parquet("weekly.parquet", weekly)
     ctx.out.write_json("ingest_summary.json", summary)
-    ctx.extra_manifest["fingerprint"] = summary["fingerprint"]
+    ctx.extra_manifest["fingerprint"] = with_experiments(summary["fingerprint"], experiments_sha256)
     criteria = summary["success_criteria"]
     ctx.log.info("ingest: %s rows -> %d weeks x %d geo(s), %s .. %s, %d channels", f"{len(raw):,}",
                  criteria["weeks"], len(summary["geos"]), summary["period"]["start"], summary["period"]["end"],
@@ -81,17 +102,24 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
 
 def fingerprint(cfg: MMMConfig) -> str | None:
-    """What the data source looks like now, without loading it (None: cannot tell cheaply, so re-run)."""
+    """What the data source (and the experiments CSV, when there is one) looks like now, without loading it (None:
+    cannot tell cheaply, so re-run)."""
+    data = _data_fingerprint(cfg)
+    experiments = experiments_table.experiments_path(cfg.calibration.experiments)
+    if data is None or experiments is None:
+        return data
+    if not experiments.is_file():
+        return None  # re-run, which says the file is missing
+    return with_experiments(data, file_sha256(experiments))
+
+
+def _data_fingerprint(cfg: MMMConfig) -> str | None:
     from mmm_meridian import __version__
 
     first = cfg.ingest.connector_priority[0].value
     if first == "demo":
         return f"demo-{__version__}"
     if first == "local_csv" and cfg.ingest.local_csv.path:
-        from pathlib import Path
-
-        from mmm_meridian.artifacts import file_sha256
-
         path = Path(cfg.ingest.local_csv.path).expanduser()
         return file_sha256(path) if path.is_file() else None
     return None
