@@ -1,8 +1,10 @@
 """VALIDATE (guide stage 2): score data quality and gate the run.
 
 Reads ``ingest/standardized.parquet`` and ``ingest/weekly.parquet``; writes ``validation_report.json`` (score, passed,
-every check, the common adjustments that apply) and prints a summary. When the gate fails (score below
-``min_validation_score`` or a critical check failed) and ``validation.override_gate`` is off, the stage raises a
+every check, the common adjustments that apply, the lift tests checked) and prints a summary. Lift tests
+(``calibration.experiments``, read from ``ingest/experiments.json``) are checked first and are not scored: a bad
+row stops the stage with a ``DataError`` naming it (:mod:`mmm_meridian.validate.experiments`). When the gate fails
+(score below ``min_validation_score`` or a critical check failed) and ``validation.override_gate`` is off, the stage raises a
 ``DataError`` naming the failing checks; since the runner discards a failed stage's folder, the report is also
 written to ``<paths.artifacts>/validate_failed_report.json`` for the user to read.
 """
@@ -17,7 +19,9 @@ import pandas as pd
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.errors import DataError
 from mmm_meridian.pipeline import StageContext
+from mmm_meridian.tables import experiments as experiments_table
 from mmm_meridian.tables.standardized import read_standardized
+from mmm_meridian.validate.experiments import check_experiments, no_experiments
 from mmm_meridian.validate.report import build_report, render_summary, run_checks
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`): the
@@ -31,10 +35,23 @@ def _short(message: str, limit: int = 400) -> str:
     return message if len(message) <= limit else message[: limit - 3].rsplit(" ", 1)[0] + "..."
 
 
+def _experiments(ctx: StageContext, weekly: pd.DataFrame) -> dict[str, Any]:
+    """The checked lift tests' report section (a bad row raises before anything else is checked)."""
+    if ctx.cfg.calibration.experiments is None:
+        return no_experiments()
+    rows, source = experiments_table.read_artifact(ctx.input_path("ingest", experiments_table.ARTIFACT))
+    section = check_experiments(rows, weekly, ctx.cfg, source)
+    ctx.log.info("validate: %d lift test(s) checked: %s", section["tests"],
+                 ", ".join(f"{ch} {v['tests']}" for ch, v in section["per_channel"].items()))
+    return section
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     std = read_standardized(ctx)
     weekly = pd.read_parquet(ctx.input_path("ingest", "weekly.parquet"))
+    experiments = _experiments(ctx, weekly)
     report = build_report(run_checks(std, weekly, ctx.cfg), ctx.cfg)
+    report["experiments"] = experiments
     ctx.out.write_json("validation_report.json", report)
     summary = render_summary(report)
     failed_path = Path(ctx.cfg.paths.artifacts) / FAILED_REPORT
@@ -56,4 +73,4 @@ def run(ctx: StageContext) -> dict[str, Any]:
                         fix="read the report, fix the data or the data config, or set validation.override_gate=true "
                             "to continue anyway")
     return {"score": report["score"], "passed": report["passed"], "failing": len(report["failing_checks"]),
-            "warnings": len(report["warnings"])}
+            "warnings": len(report["warnings"]), "experiments": experiments["tests"]}
