@@ -9,12 +9,13 @@ to converge. Each fitted fixture is shared by the whole session; run at most one
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import pytest
-from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, fit_tiny, synthetic_inputs, synthetic_spec
+from pymc_engine_data import EXCLUDED, HOLDOUT_WEEKS, fit_tiny, synthetic_inputs, synthetic_spec, tv_experiment
 
 from mmm_meridian.feature_spec import FeatureSpec
 
@@ -33,6 +34,13 @@ def national_spec(national_inputs: pd.DataFrame) -> FeatureSpec:
 def national_fit(national_inputs: pd.DataFrame, national_spec: FeatureSpec) -> tuple[Any, dict[str, float]]:
     """A national model with the last 6 weeks held out, sampled with the tiny numpyro sampler."""
     return fit_tiny(national_inputs, national_spec, HOLDOUT_WEEKS)
+
+
+@pytest.fixture(scope="session")
+def experiment_fit(national_inputs: pd.DataFrame, national_spec: FeatureSpec) -> tuple[Any, dict[str, float]]:
+    """``national_fit``'s model and sampler with one lift test of tv (:func:`pymc_engine_data.tv_experiment`)."""
+    spec = dataclasses.replace(national_spec, experiments=[tv_experiment(national_inputs)])
+    return fit_tiny(national_inputs, spec, HOLDOUT_WEEKS)
 
 
 @pytest.fixture(scope="session")
