@@ -10,7 +10,9 @@ every geo it is the ROI table's ROI exactly (the counterfactual media is all zer
 
 Each experiment is observed as ``Normal(model ROI, roi_se)`` at its measured ``roi`` (``experiment_roi`` in the
 graph, dims ``experiment`` labelled by the experiment's row); the model ROI is kept as the deterministic
-``experiment_model_roi``.
+``experiment_model_roi``. A model of part of the weeks (evaluate's rolling splits) takes only the tests wholly inside
+them (:func:`inside_the_data`). Tests in a forecast holdout's weeks stay in: they are evidence about the media effect,
+not the held-out revenue.
 
 Why not PyMC-Marketing's ``MMM.add_lift_test_measurements``: it observes the difference of the channel's saturation
 curve between two steady weekly media levels (``x`` and ``x + delta_x``, one week, no adstock, no window), on the
@@ -98,12 +100,31 @@ def window_spend(record: Record, experiment: ExperimentInput, cells: np.ndarray)
 
 
 # -- likelihood term ---------------------------------------------------------------------------------------------
+def inside_the_data(record: Record, experiments: Sequence[ExperimentInput]) -> list[ExperimentInput]:
+    """The experiments whose weeks all lie in the modelled weeks; the others are left out, with a log line.
+
+    Validate refuses a test outside the data, so this only happens in a model of part of the data (evaluate's
+    rolling splits): there a test outside the window says nothing about it, and a test cut by the window would
+    compare the model's ROI of part of its weeks with the ROI measured over all of them.
+    """
+    first, last = record.times[0], record.times[-1]
+    kept = [e for e in experiments if first <= e.start and e.end <= last]
+    left_out = [e.row for e in experiments if e not in kept]
+    if left_out:
+        log.info("pymc engine: experiment row(s) %s not (wholly) in the modelled weeks %s..%s; left out of this "
+                 "model's likelihood", left_out, first, last)
+    return kept
+
+
 def add_likelihood(mmm: Any, record: Record, experiments: Sequence[ExperimentInput]) -> None:
     """Add the experiments' term to the built (not yet sampled) model graph (see the module docstring)."""
     import pymc.dims as pmd
     from pymc_marketing.mmm.transformers import michaelis_menten
     from pytensor.xtensor import as_xtensor
 
+    experiments = inside_the_data(record, experiments)
+    if not experiments:
+        return
     model = mmm.model
     cells = [window_cells(record, e) for e in experiments]
     index = np.asarray([record.channels.index(e.channel) for e in experiments])

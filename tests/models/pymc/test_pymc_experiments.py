@@ -21,7 +21,7 @@ from mmm_meridian.feature_spec import (
     FeatureSpec,
     OrganicInput,
 )
-from mmm_meridian.models.pymc import build
+from mmm_meridian.models.pymc import build, experiments
 from mmm_meridian.models.pymc.experiments import EXPERIMENT_DIM, MODEL_ROI, OBSERVED, base_roi_prior
 
 
@@ -94,13 +94,29 @@ def test_base_roi_prior(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"channel": "radio"}, r"experiment row 2 \(radio, 2022-06-06..2022-07-25\) names channel 'radio'"),
     ({"geo": "Z"}, "experiment row 2 .* is in geo 'Z'"),
-    ({"start": "2024-01-01", "end": "2024-02-01"}, "experiment row 2 .* covers no week of the data"),
 ])
 def test_experiments_that_do_not_fit_the_data_are_refused(change: dict, message: str, inputs: pd.DataFrame) -> None:
     spec = dataclasses.replace(synthetic_spec(inputs), experiments=[_search_test(**change)])
     with pytest.raises(DataError, match=message) as error:
         build.build(inputs, spec)
     assert error.value.where == "calibration.experiments" and error.value.fix
+
+
+def test_a_model_of_part_of_the_data_leaves_out_the_tests_outside_it(inputs: pd.DataFrame,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Evaluate's rolling splits model a window of the weeks: tests outside it, or cut by it, are left out."""
+    window = inputs[inputs["time"].between("2022-03-07", "2022-09-26")].reset_index(drop=True)
+    tests = [tv_experiment(inputs, row=1),  # 2022-03-14..2022-05-30: inside
+             _search_test(row=2, start="2022-01-03", end="2022-03-28"),  # cut by the window's start
+             _search_test(row=3, start="2022-10-03", end="2022-10-31")]  # after the window
+    with caplog.at_level(logging.INFO):
+        model = build.build(window, dataclasses.replace(synthetic_spec(window), experiments=tests)).mmm.model
+    assert list(model.coords[EXPERIMENT_DIM]) == [1] and "experiment row(s) [2, 3] not (wholly)" in caplog.text
+    none_inside = dataclasses.replace(synthetic_spec(window), experiments=tests[1:])
+    assert OBSERVED not in build.build(window, none_inside).mmm.model.named_vars
+    # The model's answer for a test outside its weeks is refused, not made up.
+    with pytest.raises(DataError, match="experiment row 3 .* covers no week of the data"):
+        experiments.window_cells(build.build(window, none_inside).record, tests[2])
 
 
 def test_an_experiment_without_spend_is_refused(inputs: pd.DataFrame) -> None:
