@@ -2,7 +2,9 @@
 
 The data are generated at the weekly grain (the grain Meridian models) and only then split into days, so the
 weekly model is well specified: weekly revenue = baseline + sum over channels of
-``beta * hill(geometric_adstock(weekly impressions))`` with Meridian's normalised adstock weights and Hill curve.
+``beta * hill(geometric_adstock(weekly impressions))`` with Meridian's normalised adstock weights and Hill curve
+(plus, when the spec asks for them, the effects of reach-and-frequency channels, organic media and non-media
+treatments, each in Meridian's form: see :mod:`mmm_meridian.simulate.vocabulary`).
 ``beta`` is solved per series and channel so that the channel's incremental revenue over the whole period divided
 by its spend equals the channel's true ROI exactly. Money is generated in integer cents and split into days with
 the largest-remainder method, so daily rows sum back exactly to the weekly totals.
@@ -11,6 +13,7 @@ the largest-remainder method, so daily rows sum back exactly to the weekly total
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,16 @@ from scipy.signal import lfilter
 
 from mmm_meridian.simulate.dataset import SimulatedDataset, media_effect
 from mmm_meridian.simulate.spec import SimulationSpec
+from mmm_meridian.simulate.vocabulary import (
+    Cause,
+    experiment_truths,
+    organic_causes,
+    rf_causes,
+    rf_weekly_frame,
+    stream,
+    treatment_causes,
+    vocabulary_truth,
+)
 
 DAYS = 7
 # Relative revenue by weekday (Mon..Sun): eCommerce peaks late week and on Sunday evening.
@@ -73,8 +86,13 @@ def _weekly_media(spec: SimulationSpec, rng: np.random.Generator) -> dict[str, n
     return {"spend_cents": spend_cents, "impressions": impressions.astype(np.int64), "clicks": clicks.astype(np.int64)}
 
 
-def _solve_media_truth(spec: SimulationSpec, media: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Absolute half-saturation points and betas that make each series' channel ROI equal the true ROI."""
+def _solve_media_truth(spec: SimulationSpec, media: dict[str, np.ndarray],
+                       value_per_kpi: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Absolute half-saturation points and betas that make each series' channel ROI equal the true ROI.
+
+    ``value_per_kpi`` (series, week): money per KPI unit of a conversions KPI (betas and contributions are then in
+    conversions, the ROI in money); None for a revenue KPI.
+    """
     impressions = media["impressions"].astype(np.float64)
     ones = np.ones(impressions.shape[:2])
     adstocked = media_effect(impressions, spec.channels, ec_abs=ones, beta=ones, saturate=False)
@@ -82,7 +100,8 @@ def _solve_media_truth(spec: SimulationSpec, media: dict[str, np.ndarray]) -> di
     # A channel dark for the whole period gets ec on the unit scale; its beta is 0 anyway.
     mean_live = np.divide((adstocked * live).sum(-1), live.sum(-1), out=np.ones(ones.shape), where=live.any(-1))
     ec_abs = np.array([c.ec for c in spec.channels])[None, :] * mean_live
-    response = media_effect(impressions, spec.channels, ec_abs=ec_abs, beta=ones).sum(axis=-1)
+    unit = media_effect(impressions, spec.channels, ec_abs=ec_abs, beta=ones)
+    response = unit.sum(axis=-1) if value_per_kpi is None else (unit * value_per_kpi[:, None, :]).sum(axis=-1)
     total_spend = media["spend_cents"].sum(axis=-1) / 100
     roi = np.array([c.roi for c in spec.channels])[None, :]
     beta = np.divide(roi * total_spend, response, out=np.zeros(ones.shape), where=response > 0)
@@ -112,13 +131,21 @@ def _weekly_baseline(spec: SimulationSpec, rng: np.random.Generator, weeks: pd.D
 
 
 def _daily_frame(spec: SimulationSpec, rng: np.random.Generator, weekly: dict[str, np.ndarray],
-                 days: pd.DatetimeIndex) -> pd.DataFrame:
-    """Splits the weekly arrays into days: integer units exactly, revenue with a weekday pattern."""
+                 days: pd.DatetimeIndex, causes: Sequence[Cause] = ()) -> pd.DataFrame:
+    """Splits the weekly arrays into days: integer units exactly, revenue with a weekday pattern.
+
+    A conversions KPI (``weekly["rpc_cents"]``) splits conversions, each day's revenue being its conversions times
+    the week's revenue per conversion. Organic volumes and treatments are appended (:func:`_vocabulary_columns`);
+    reach-and-frequency channels are weekly only.
+    """
     n_s, n_c, n_t = weekly["spend_cents"].shape
     w_rev = _dirichlet(rng, REVENUE_DOW / REVENUE_DOW.sum() * 400, (n_s, n_t))
     w_media = _dirichlet(rng, np.full(DAYS, 300.0), (n_s, n_c, n_t))
-    rev = apportion(weekly["revenue_cents"], w_rev)
     orders = apportion(weekly["orders"], w_rev)
+    if "rpc_cents" in weekly:
+        rev = orders * weekly["rpc_cents"][..., None]
+    else:
+        rev = apportion(weekly["revenue_cents"], w_rev)
     first = rng.binomial(orders, spec.new_customer_share)
     first_share = np.divide(first, orders, out=np.zeros(orders.shape), where=orders > 0)
     first_rev = np.round(rev * first_share * rng.uniform(0.85, 1.0, rev.shape)).astype(np.int64)
@@ -148,7 +175,27 @@ def _daily_frame(spec: SimulationSpec, rng: np.random.Generator, weekly: dict[st
         columns[f"{name}_platform_revenue"] = flat(apportion(weekly["platform_cents"][:, j], w)) / 100
     columns["promo_flag"] = flat(per_day(weekly["promo"]))
     columns["avg_price"] = flat(per_day(weekly["price"]))
+    if "rpc_cents" in weekly:
+        columns["conversions"] = flat(orders)
+        columns["revenue_per_conversion"] = flat(per_day(weekly["rpc_cents"])) / 100
+    columns.update(_vocabulary_columns(spec, causes, flat, per_day))
     return pd.DataFrame(columns)
+
+
+def _vocabulary_columns(spec: SimulationSpec, causes: Sequence[Cause], flat: Callable, per_day: Callable
+                        ) -> dict[str, np.ndarray]:
+    """Daily columns of organic media (volumes split into days that sum back exactly, from a stream of their own)
+    and treatments (a week's intensity on each of its days)."""
+    columns: dict[str, np.ndarray] = {}
+    organic = [c for c in causes if c.kind == "organic"]
+    for index, cause in enumerate(organic):
+        (name, weekly), = cause.columns.items()
+        weights = _dirichlet(stream(spec, "daily", index), np.full(DAYS, 300.0), weekly.shape)
+        columns[name] = flat(apportion(weekly, weights))
+    for cause in (c for c in causes if c.kind == "treatment"):
+        (name, weekly), = cause.columns.items()
+        columns[name] = flat(per_day(weekly))
+    return columns
 
 
 def simulate(spec: SimulationSpec | None = None) -> SimulatedDataset:
@@ -162,7 +209,9 @@ def simulate(spec: SimulationSpec | None = None) -> SimulatedDataset:
         ``channels`` (ChannelTruth fields per channel); ``series`` (per series: ids, currency, scale, base_price,
         total_revenue, total_baseline and per channel beta, ec_abs (Hill ec in adstocked weekly impressions),
         total_spend, incremental_revenue, roi); ``totals`` (per channel over all series: spend,
-        incremental_revenue, roi); ``weekly_contributions`` and ``weekly_baseline`` (column lists).
+        incremental_revenue, roi); ``weekly_contributions`` and ``weekly_baseline`` (column lists). A spec using
+        Meridian's wider vocabulary adds the keys of :func:`mmm_meridian.simulate.vocabulary.vocabulary_truth`
+        (and its reach-and-frequency channels' weekly data as :attr:`SimulatedDataset.rf_weekly`).
 
     Raises:
         ConfigError: when the spec is invalid.
@@ -173,13 +222,19 @@ def simulate(spec: SimulationSpec | None = None) -> SimulatedDataset:
     weeks = pd.date_range(spec.start, periods=spec.n_weeks, freq="7D")
     days = pd.date_range(spec.start, periods=spec.n_weeks * DAYS, freq="D")
     media = _weekly_media(spec, rng)
-    truth = _solve_media_truth(spec, media)
-    base = _weekly_baseline(spec, rng, weeks)
-    contributions = truth["contributions"]
-    revenue_cents = np.round((base["baseline"] + contributions.sum(axis=1)) * 100).astype(np.int64)
-    # The baseline absorbs the cent rounding so that revenue == baseline + contributions holds exactly.
-    baseline = revenue_cents / 100 - contributions.sum(axis=1)
-    orders = np.maximum(np.round(revenue_cents / 100 / (base["price"] * spec.basket_size)), 0).astype(np.int64)
+    base = _weekly_baseline(spec, rng, weeks)  # drawn before solving (which draws nothing): same draws as ever
+    conversions = spec.kpi_type == "conversions"
+    # A conversion is worth the week's order value (price x basket), in cents so that revenue is exact.
+    rpc_cents = np.round(base["price"] * spec.basket_size * 100).astype(np.int64) if conversions else None
+    value = rpc_cents / 100 if conversions else np.ones((len(spec.series), spec.n_weeks))
+    truth = _solve_media_truth(spec, media, value if conversions else None)
+    causes = [*rf_causes(spec, value), *organic_causes(spec, value), *treatment_causes(spec, value)]
+    effect = truth["contributions"].sum(axis=1)  # KPI units
+    if causes:
+        effect = effect + np.sum([cause.contributions for cause in causes], axis=0)
+    revenue_cents, orders, contributions, money_effect = _kpi(spec, base, truth["contributions"], effect, rpc_cents)
+    # The baseline absorbs the cent (or conversion) rounding so that revenue == baseline + contributions holds.
+    baseline = revenue_cents / 100 - money_effect
     # Platform revenue: bias x true incremental revenue in total, attributed to the weeks the ads ran (platforms
     # credit served ads, not carryover), with weekly attribution noise on top.
     bias = np.array([c.platform_roas_bias for c in spec.channels])[None, :, None]
@@ -188,9 +243,81 @@ def simulate(spec: SimulationSpec | None = None) -> SimulatedDataset:
                        out=np.zeros(noisy.shape[:2] + (1,)), where=noisy.sum(-1, keepdims=True) > 0)
     weekly = {**media, "revenue_cents": revenue_cents, "orders": orders, "promo": base["promo"],
               "price": base["price"], "platform_cents": np.round(bias * noisy * 100).astype(np.int64)}
-    daily = _daily_frame(spec, rng, weekly, days)
-    truth_dict = _truth_dict(spec, weeks, truth, baseline, base["base_price"], revenue_cents)
-    return SimulatedDataset(daily=daily, truth=truth_dict)
+    if conversions:
+        weekly["rpc_cents"] = rpc_cents
+    daily = _daily_frame(spec, rng, weekly, days, causes)
+    truth_dict = _truth_dict(spec, weeks, {**truth, "contributions": contributions}, baseline, base["base_price"],
+                             revenue_cents)
+    if not spec.uses_vocabulary:
+        return SimulatedDataset(daily=daily, truth=truth_dict)
+    experiments = experiment_truths(spec, weeks, _paid_responses(spec, media, truth, causes),
+                                    _paid_spend(spec, media, causes), value)
+    _add_vocabulary(truth_dict, vocabulary_truth(spec, causes, value, experiments), spec, weeks, causes, value)
+    return SimulatedDataset(daily=daily, truth=truth_dict, rf_weekly=rf_weekly_frame(spec, weeks, causes))
+
+
+def _kpi(spec: SimulationSpec, base: dict[str, np.ndarray], media_contributions: np.ndarray, effect: np.ndarray,
+         rpc_cents: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weekly revenue (cents) and orders per (series, week) from the baseline (money) and every cause's effect (KPI
+    units), with the paid channels' contributions and the total effect in money.
+
+    A revenue KPI adds the effects to the baseline revenue and derives orders from the order value; a conversions
+    KPI (``rpc_cents``: money per conversion) counts whole conversions, which are the orders, and each week's
+    revenue is its conversions times its revenue per conversion.
+    """
+    if rpc_cents is None:
+        revenue_cents = np.round((base["baseline"] + effect) * 100).astype(np.int64)
+        orders = np.maximum(np.round(revenue_cents / 100 / (base["price"] * spec.basket_size)), 0).astype(np.int64)
+        return revenue_cents, orders, media_contributions, effect
+    value = rpc_cents / 100
+    conversions = np.maximum(np.round(base["baseline"] / value + effect), 0).astype(np.int64)
+    return conversions * rpc_cents, conversions, media_contributions * value[:, None, :], effect * value
+
+
+def _paid_responses(spec: SimulationSpec, media: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+                    causes: Sequence[Cause]) -> dict[str, Callable[[np.ndarray | None], np.ndarray]]:
+    """Per paid channel: its KPI contribution per (series, week) with its media zeroed where a mask is True."""
+    impressions = media["impressions"].astype(np.float64)
+
+    def media_response(j: int) -> Callable[[np.ndarray | None], np.ndarray]:
+        def response(mask: np.ndarray | None) -> np.ndarray:
+            own = impressions[:, j : j + 1] if mask is None else np.where(mask, 0.0, impressions[:, j])[:, None]
+            return media_effect(own, spec.channels[j : j + 1], ec_abs=truth["ec_abs"][:, j : j + 1],
+                                beta=truth["beta"][:, j : j + 1])[:, 0]
+        return response
+
+    responses = {name: media_response(j) for j, name in enumerate(spec.channel_names)}
+    responses.update({c.name: c.response for c in causes if c.kind == "rf"})
+    return responses
+
+
+def _paid_spend(spec: SimulationSpec, media: dict[str, np.ndarray], causes: Sequence[Cause]) -> dict[str, np.ndarray]:
+    """Per paid channel: weekly spend per (series, week)."""
+    spend = {name: media["spend_cents"][:, j] / 100 for j, name in enumerate(spec.channel_names)}
+    spend.update({c.name: c.columns[f"{c.name}_spend"] for c in causes if c.kind == "rf"})
+    return spend
+
+
+def _add_vocabulary(truth: dict, extra: dict, spec: SimulationSpec, weeks: pd.DatetimeIndex,
+                    causes: Sequence[Cause], value: np.ndarray) -> None:
+    """Merges the vocabulary's truth into ``truth``: its top-level keys, per-series entries, the R&F channels'
+    totals, and every cause's weekly contribution (money) after the paid channels'."""
+    for key, section in extra.pop("series").items():
+        for sid, entry in section.items():
+            truth["series"][sid][key] = entry
+    truth["totals"].update(extra.pop("totals"))
+    truth.update(extra)
+    if not causes:
+        return
+    n_s, n_t = len(spec.series), spec.n_weeks
+    money = np.stack([cause.contributions * value for cause in causes], axis=1)  # (series, cause, week)
+    names = [cause.name for cause in causes]
+    rows = truth["weekly_contributions"]
+    week_str = [d.strftime("%Y-%m-%d") for d in weeks]
+    rows["series"] += np.repeat(spec.series_ids, len(names) * n_t).tolist()
+    rows["week_start"] += week_str * (n_s * len(names))
+    rows["channel"] += np.tile(np.repeat(names, n_t), n_s).tolist()
+    rows["contribution"] += money.reshape(-1).tolist()
 
 
 def _truth_dict(spec: SimulationSpec, weeks: pd.DatetimeIndex, truth: dict[str, np.ndarray], baseline: np.ndarray,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mmm_meridian.errors import ConfigError
+from mmm_meridian.simulate.causes import ExperimentSpec, OrganicTruth, RfChannelTruth, TreatmentTruth
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,16 @@ class SimulationSpec:
         new_customer_share: expected share of orders that are first purchases.
         currencies: territory -> currency code pairs.
         seed: seed of the numpy Generator; same spec gives identical data.
+        rf_channels: paid reach-and-frequency channels (weekly data only: see :class:`RfChannelTruth`).
+        organic: organic media (see :class:`OrganicTruth`).
+        treatments: non-media treatments (see :class:`TreatmentTruth`).
+        kpi_type: ``revenue``, or ``conversions``: the KPI is then a number of conversions (integers), written
+            beside the revenue of each (``conversions``, ``revenue_per_conversion``, with revenue = conversions x
+            revenue_per_conversion exactly), every effect acts on conversions and every truth is stated in money.
+        experiments: lift tests to run on the truth (see :class:`ExperimentSpec`).
+
+    The last five are Meridian's wider vocabulary, all off by default: a spec that leaves them at their defaults
+    simulates exactly the data (and truth) it did before they existed.
     """
 
     start: str = "2022-01-03"
@@ -136,6 +147,11 @@ class SimulationSpec:
     new_customer_share: float = 0.35
     currencies: tuple[tuple[str, str], ...] = field(default=DEFAULT_CURRENCIES)
     seed: int = 0
+    rf_channels: tuple[RfChannelTruth, ...] = ()
+    organic: tuple[OrganicTruth, ...] = ()
+    treatments: tuple[TreatmentTruth, ...] = ()
+    kpi_type: str = "revenue"
+    experiments: tuple[ExperimentSpec, ...] = ()
 
     @property
     def series_ids(self) -> list[str]:
@@ -144,8 +160,18 @@ class SimulationSpec:
 
     @property
     def channel_names(self) -> list[str]:
-        """Channel names in spec order."""
+        """Channel names (impression channels) in spec order."""
         return [c.name for c in self.channels]
+
+    @property
+    def paid_channel_names(self) -> list[str]:
+        """Every paid channel: impression channels, then reach-and-frequency channels (Meridian's order)."""
+        return self.channel_names + [c.name for c in self.rf_channels]
+
+    @property
+    def uses_vocabulary(self) -> bool:
+        """Whether any of Meridian's wider vocabulary (R&F, organic, treatments, conversions, experiments) is on."""
+        return any(getattr(self, name) != default for name, default in VOCABULARY_DEFAULTS.items())
 
     def currency_of(self, territory: str) -> str:
         """The currency code of a territory."""
@@ -185,10 +211,60 @@ class SimulationSpec:
                 raise ConfigError(f"{name} must be in [{lo}, {hi}], got {value}", where=f"{where}.{name}")
         if self.baseline_weekly_revenue <= 0 or self.basket_size <= 0:
             raise ConfigError("baseline_weekly_revenue and basket_size must be > 0", where=where)
+        self._validate_vocabulary()
+
+    def _validate_vocabulary(self) -> None:
+        """The optional truths: valid each, one name per column, experiments on paid channels that can be run."""
+        where = "SimulationSpec"
+        for truth in (*self.rf_channels, *self.organic, *self.treatments):
+            truth.validate()
+        names = self.paid_channel_names + [o.name for o in self.organic] + [t.name for t in self.treatments]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"names {names} are not unique", where=f"{where}.rf_channels/organic/treatments",
+                              fix="give every channel, organic medium and treatment its own name")
+        media_columns = {f"{c}_{suffix}" for c in self.channel_names
+                         for suffix in ("spend", "impressions", "clicks", "platform_revenue")}
+        media_columns |= {f"{c.name}_{suffix}" for c in self.rf_channels for suffix in ("spend", "reach", "frequency")}
+        media_columns |= {f"{o.name}_volume" for o in self.organic}
+        taken = sorted({t.name for t in self.treatments} & (RESERVED_COLUMNS | media_columns))
+        if taken:
+            raise ConfigError(f"treatment name(s) {taken} clash with a column of the data", where=f"{where}.treatments",
+                              fix="rename the treatment")
+        if self.kpi_type not in ("revenue", "conversions"):
+            raise ConfigError(f"kpi_type must be revenue or conversions, got {self.kpi_type!r}",
+                              where=f"{where}.kpi_type")
+        self._validate_experiments()
+
+    def _validate_experiments(self) -> None:
+        where = "SimulationSpec.experiments"
+        territories = {territory for _, territory in self.series}
+        for row, test in enumerate(self.experiments, start=1):
+            test.validate(pd.Timestamp(self.start), self.n_weeks)
+            if test.channel not in self.paid_channel_names:
+                raise ConfigError(f"experiment {row} tests {test.channel!r}, not a paid channel", where=where,
+                                  fix=f"test one of {self.paid_channel_names}")
+            if test.geo is not None and test.geo not in territories:
+                raise ConfigError(f"experiment {row} names geo {test.geo!r}, not a territory of the series",
+                                  where=where, fix=f"use one of {sorted(territories)} or None for a national test")
+            clash = [other for other in self.experiments[: row - 1] if other.overlaps(test)]
+            if clash:
+                raise ConfigError(f"experiment {row} overlaps an earlier test of {test.channel} in the same geo",
+                                  where=where, fix="give each channel's tests disjoint windows or geos")
+        if len({test.measure for test in self.experiments}) > 1:
+            raise ConfigError("experiments mix measures (roi and incremental_revenue)", where=where,
+                              fix="one experiments CSV has one set of columns: use one measure for every test")
 
     def to_dict(self) -> dict:
-        """The spec as JSON-able dict (tuples become lists, exactly as it reads back from JSON)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """The spec as JSON-able dict (tuples become lists, exactly as it reads back from JSON).
+
+        The optional vocabulary's fields are left out while at their defaults, so a spec without them writes the
+        same truth JSON as before they existed.
+        """
+        data = json.loads(json.dumps(dataclasses.asdict(self)))
+        for name, default in VOCABULARY_DEFAULTS.items():
+            if getattr(self, name) == default:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SimulationSpec:
@@ -198,4 +274,19 @@ class SimulationSpec:
         data["currencies"] = tuple(tuple(pair) for pair in data["currencies"])
         data["series_scale"] = tuple(data["series_scale"])
         data["channels"] = tuple(ChannelTruth(**c) for c in data["channels"])
+        for name, kind in (("rf_channels", RfChannelTruth), ("organic", OrganicTruth),
+                           ("treatments", TreatmentTruth), ("experiments", ExperimentSpec)):
+            data[name] = tuple(kind(**item) for item in data.get(name, ()))
         return cls(**data)
+
+
+#: The optional vocabulary's fields and their defaults (off).
+VOCABULARY_DEFAULTS: dict[str, object] = {
+    "rf_channels": (), "organic": (), "treatments": (), "kpi_type": "revenue", "experiments": (),
+}
+#: Columns of the simulated data a treatment (whose column is its name) must not take.
+RESERVED_COLUMNS = frozenset({
+    "mmm_timeseries_id", "organisation_id", "territory_name", "currency_code", "date_day", "week_start",
+    "all_purchases", "all_purchases_original_price", "first_purchases", "first_purchases_original_price",
+    "promo_flag", "avg_price", "conversions", "revenue_per_conversion",
+})
