@@ -1,5 +1,5 @@
 """Lift tests in the PyMC engine's graph, its ROI prior for tested channels, and its refusal of Meridian-only inputs
-(model building only; the fits with an experiment are in test_pymc_fit.py)."""
+(model building and prior draws only, no NUTS; the fits with an experiment are in test_pymc_fit.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from types import SimpleNamespace
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +22,7 @@ from mmm_meridian.feature_spec import (
     FeatureSpec,
     OrganicInput,
 )
-from mmm_meridian.models.pymc import build, experiments
+from mmm_meridian.models.pymc import ENGINE, build, experiments, fit
 from mmm_meridian.models.pymc.experiments import EXPERIMENT_DIM, MODEL_ROI, OBSERVED, base_roi_prior
 
 
@@ -152,3 +153,24 @@ def test_meridian_only_inputs_are_refused(case: str, named: str, inputs: pd.Data
     assert error.value.what == (f"the feature spec has {named}, which the Meridian engine supports and the PyMC "
                                 "engine does not")
     assert "model.backend=meridian" in error.value.fix and "model.backend=pymc" in error.value.where
+
+
+@pytest.mark.parametrize("variant", ["geometric", "binomial", "hill_before_adstock", "geo"])
+def test_experiment_roi_is_the_graphs_model_roi(variant: str) -> None:
+    """The numpy answer (evaluate's calibration check) equals the likelihood term's model ROI, on prior draws of each
+    model variant (a geo model with a test in one geo and a national one); the fits check it on posterior draws."""
+    geos = ("B", "A") if variant == "geo" else ("national",)
+    inputs = synthetic_inputs(geos, seed=1)
+    tests = [_search_test(row=1, geo="A" if variant == "geo" else None), _search_test(row=2, channel="tv")]
+    spec = dataclasses.replace(synthetic_spec(inputs, knots=2), experiments=tests,
+                               decay_function="binomial" if variant == "binomial" else "geometric",
+                               hill_before_adstock=variant == "hill_before_adstock")
+    model = ENGINE.build(inputs, spec)
+    prior = fit.sample_prior(model, 50, seed=2)
+    model.mmm.idata = az.InferenceData(posterior=prior.prior, constant_data=prior.constant_data)
+    model.sampled = True
+    graph = prior.prior[MODEL_ROI].stack(s=("chain", "draw")).transpose(EXPERIMENT_DIM, "s").values
+    table = ENGINE.experiment_roi(model, tests)
+    np.testing.assert_allclose(table["model_roi_mean"], graph.mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(table["model_roi_lo_90"], np.quantile(graph, 0.05, axis=1), rtol=1e-9)
+    np.testing.assert_allclose(table["model_roi_hi_90"], np.quantile(graph, 0.95, axis=1), rtol=1e-9)
