@@ -84,7 +84,7 @@ class RfChannelTruth:
         then proportional to ``hill(f) / f = f**(s-1) / (f**s + ec**s)``, whose derivative has the sign of
         ``(s-1) * ec**s - f**s``: the maximum is at ``ec * (s-1)**(1/s)`` whatever the data. With ``slope <= 1``
         the ratio falls for every ``f``: the best frequency is the smallest one allowed, not an interior optimum,
-        so None.
+        so None. (Meridian searches frequencies from 1 up: an optimum below 1 reads 1 there.)
         """
         if self.slope <= 1:
             return None

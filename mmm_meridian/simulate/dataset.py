@@ -206,7 +206,8 @@ class SimulatedDataset:
         return {name: float(spend[j]) for j, name in enumerate(self.truth["channels"])}
 
     def expected_contributions(self, spend_plan: Mapping[str, float], series: str | None = None) -> dict[str, float]:
-        """True incremental revenue per channel over the period under a spend plan.
+        """True incremental revenue per impression channel (``truth["channels"]``; not the reach-and-frequency
+        channels) over the period under a spend plan.
 
         Each channel's observed weekly spend (and so its impressions) is scaled by one factor so that its total
         over the selected series equals ``spend_plan[channel]``; adstock and Hill are recomputed with the true
