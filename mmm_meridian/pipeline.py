@@ -74,7 +74,7 @@ STAGES: dict[str, StageSpec] = {
                   ("ingest", "validate"), "ingest/standardized.parquet",
                   ("clean.parquet", "cleaning_log.json"), "mmm_meridian.transform.stage"),
         StageSpec("features", "turn the clean data and business knowledge into model inputs and priors",
-                  ("transform",), "transform/clean.parquet",
+                  ("ingest", "transform"), "transform/clean.parquet, ingest/experiments.json (lift tests, when set)",
                   ("feature_spec.json", "model_inputs.parquet"), "mmm_meridian.features.stage"),
         StageSpec("train", "fit the model engine (model.backend), check convergence and plausibility, save the model "
                   "(model.binpb for meridian, model.nc for pymc) and ROI table", ("features",),

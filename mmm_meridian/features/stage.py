@@ -33,15 +33,25 @@ from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import DataError
 from mmm_meridian.feature_spec import (
     INPUTS_FILE,
+    REACH_FREQUENCY,
+    REVENUE_PER_KPI,
     SPEC_FILE,
     ChannelInput,
+    ChannelPriors,
     ControlInput,
+    ExperimentInput,
     FeatureSpec,
+    OrganicInput,
+    frequency_column,
     media_column,
+    organic_column,
+    reach_column,
     spend_column,
 )
+from mmm_meridian.features.calibration import calibrate_priors, resolve_experiments
 from mmm_meridian.features.priors import all_channel_priors
 from mmm_meridian.features.seasonality import resolve_calendars, time_features
+from mmm_meridian.tables import experiments as experiments_table
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
 READS: tuple[str, ...] = ("features", "model")
@@ -98,6 +108,47 @@ def _channel_media(clean: pd.DataFrame, channel: str, cfg: MMMConfig) -> tuple[s
     return "spend", cols.spend(channel)
 
 
+def _vocabulary(clean: pd.DataFrame, inputs: pd.DataFrame, cfg: MMMConfig) -> tuple[list[OrganicInput],
+                                                                                    list[ControlInput]]:
+    """Organic media and non-media treatments (Meridian's vocabulary) into ``inputs``; constant ones are refused:
+    unlike a constant control, a cause the user named that never varies has no effect to estimate."""
+    organic, treatments = [], []
+    for name, column in cfg.data.organic_map.items():
+        values = clean[cols.organic(name)].astype(float)
+        _refuse_constant(values, f"organic medium {name}", f"data.organic_map.{name}")
+        inputs[organic_column(name)] = values
+        organic.append(OrganicInput(name, column))
+    for name in cfg.data.non_media_treatments:
+        values = clean[name].astype(float)
+        _refuse_constant(values, f"non-media treatment {name}", "data.non_media_treatments")
+        inputs[name] = values
+        treatments.append(ControlInput(name, "non_media_treatment", {"source": name}))
+    if organic or treatments:
+        log.info("features: organic media %s, non-media treatments %s (each with its own incremental revenue)",
+                 [o.name for o in organic], [t.name for t in treatments])
+    return organic, treatments
+
+
+def _calibrate(priors: list[ChannelPriors], experiments: pd.DataFrame, clean: pd.DataFrame,
+               cfg: MMMConfig) -> tuple[list[ChannelPriors], list[ExperimentInput]]:
+    """The tested channels' ROI priors from their lift tests (each keeps the prior it replaced: ``uncalibrated_roi``)."""
+    resolved = resolve_experiments(experiments, clean, cfg)
+    return calibrate_priors(priors, resolved), resolved
+
+
+def _roi_prior_source(prior: ChannelPriors) -> str:
+    if prior.roi_source == "experiment":
+        return f"from experiment row(s) {prior.roi_experiments} over {prior.roi_window}"
+    return f"from roi_bounds {prior.roi_bounds}" if prior.roi_bounds else "default"
+
+
+def _refuse_constant(values: pd.Series, what: str, key: str) -> None:
+    if values.nunique(dropna=True) <= 1:
+        raise DataError(f"the {what} is constant ({values.iloc[0]:g}) over the modelled weeks: its effect cannot be "
+                        "estimated", where=f"config key {key}", fix="remove it from the data config, or supply the "
+                        "weeks where it varies")
+
+
 def _data_controls(clean: pd.DataFrame, cfg: MMMConfig) -> list[ControlInput]:
     controls: list[ControlInput] = []
     if cfg.features.baseline.controls:
@@ -141,8 +192,8 @@ def _excluded(excluded_weeks: dict[str, list[str]] | None, geos: list[str], week
     return out
 
 
-def build_features(clean: pd.DataFrame, cfg: MMMConfig,
-                   excluded_weeks: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, FeatureSpec]:
+def build_features(clean: pd.DataFrame, cfg: MMMConfig, excluded_weeks: dict[str, list[str]] | None = None,
+                   experiments: pd.DataFrame | None = None) -> tuple[pd.DataFrame, FeatureSpec]:
     """The model inputs table and feature spec for a clean weekly table (the stage's pure core).
 
     Args:
@@ -150,6 +201,8 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig,
         cfg: the typed config (``features``, ``model`` and ``data.controls`` / ``data.promo_col`` are read).
         excluded_weeks: geo -> weeks (ISO dates) whose KPI is a placeholder to hold out of the fit (the cleaning log's
             ``kpi_excluded_weeks``).
+        experiments: the lift tests ingest read (``calibration.experiments``), one row per test; their ROI becomes
+            the tested channels' ROI prior over the tests' weeks (:mod:`mmm_meridian.features.calibration`).
 
     Raises:
         DataError: missing columns, an unbalanced panel, missing values, a channel without spend, or excluded weeks
@@ -166,23 +219,40 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig,
         raise DataError(f"only {len(weeks)} week(s) of data", where="transform/clean.parquet",
                         fix="provide at least a year of weekly data")
 
-    priors = all_channel_priors(channels, cfg.features, cfg.model)
+    # Meridian's order of paid channels: media channels, then reach-and-frequency channels.
+    rf = frozenset(cfg.data.reach_map)
+    channels = [c for c in channels if c not in rf] + [c for c in channels if c in rf]
+    priors = all_channel_priors(channels, cfg.features, cfg.model, rf_channels=rf)
+    if experiments is not None and not experiments.empty:
+        priors, spec_experiments = _calibrate(priors, experiments, clean, cfg)
+    else:
+        spec_experiments = []
     inputs = pd.DataFrame({cols.TIME: clean[cols.TIME], cols.GEO: clean[cols.GEO].astype(str),
                            cols.REVENUE: clean[cols.REVENUE].astype(float)})
+    if cfg.data.kpi_type.value == "conversions":
+        _require(clean, [cols.REVENUE_PER_KPI], "a conversions KPI (data.revenue_per_kpi_col)")
+        inputs[REVENUE_PER_KPI] = clean[cols.REVENUE_PER_KPI].astype(float)
     channel_inputs: list[ChannelInput] = []
     for channel, prior in zip(channels, priors, strict=True):
-        source, column = _channel_media(clean, channel, cfg)
         spend = clean[cols.spend(channel)].astype(float)
         if not spend.sum() > 0:
             raise DataError(f"channel {channel} has no spend in the modelled period", where=cols.spend(channel),
                             fix=f"remove {channel} from data.channel_map or extend the period")
-        inputs[media_column(channel)] = clean[column].astype(float)
+        if channel in rf:
+            source, column = REACH_FREQUENCY, cfg.data.reach_map[channel]
+            _require(clean, [cols.reach(channel), cols.frequency(channel)], f"reach and frequency of {channel}")
+            inputs[reach_column(channel)] = clean[cols.reach(channel)].astype(float)
+            inputs[frequency_column(channel)] = clean[cols.frequency(channel)].astype(float)
+        else:
+            source, column = _channel_media(clean, channel, cfg)
+            inputs[media_column(channel)] = clean[column].astype(float)
         inputs[spend_column(channel)] = spend
         channel_inputs.append(ChannelInput(channel, source, column, float(spend.sum()), prior))
         log.info("features: %s: media=%s, ROI prior %s, decay %.2f (%s%s), k %.2f (%s)", channel, source,
-                 f"from roi_bounds {prior.roi_bounds}" if prior.roi_bounds else "default", prior.decay,
-                 prior.decay_source, ", fixed" if prior.decay_fixed else "", prior.k, prior.k_source)
+                 _roi_prior_source(prior), prior.decay, prior.decay_source, ", fixed" if prior.decay_fixed else "",
+                 prior.k, prior.k_source)
 
+    organic, treatments = _vocabulary(clean, inputs, cfg)
     controls = _data_controls(clean, cfg)
     for control in controls:
         inputs[control.name] = clean[control.name].astype(float)
@@ -218,7 +288,8 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig,
         hill_before_adstock=cfg.model.hill_before_adstock, holdout_weeks=cfg.model.holdout_weeks,
         seasonality_terms=timed.terms, holiday_calendars=calendars, trend=timed.trend,
         excluded_weeks=_excluded(excluded_weeks, geos, weeks, cfg),
-        geo_variation=dataclasses.asdict(cfg.model.priors.geo_variation) if len(geos) > 1 else {})
+        geo_variation=dataclasses.asdict(cfg.model.priors.geo_variation) if len(geos) > 1 else {},
+        organic=organic, treatments=treatments, experiments=spec_experiments, kpi_type=cfg.data.kpi_type.value)
     if spec.holdout_weeks >= len(weeks) - 1:
         raise DataError(f"model.holdout_weeks={spec.holdout_weeks} leaves no weeks to fit ({len(weeks)} weeks)",
                         where="config key model.holdout_weeks", fix="hold out fewer weeks")
@@ -229,7 +300,10 @@ def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point: read the clean table, write the model inputs and the feature spec."""
     clean = pd.read_parquet(ctx.input_path("transform", "clean.parquet"))
     cleaning_log = json.loads(ctx.input_path("transform", "cleaning_log.json").read_text(encoding="utf-8"))
-    inputs, spec = build_features(clean, ctx.cfg, cleaning_log.get("kpi_excluded_weeks") or {})
+    # ingest writes the lift tests only when calibration.experiments is set (and is keyed on it)
+    tests_path = ctx.input_path("ingest", experiments_table.ARTIFACT)
+    tests = experiments_table.read_artifact(tests_path)[0] if tests_path.is_file() else None
+    inputs, spec = build_features(clean, ctx.cfg, cleaning_log.get("kpi_excluded_weeks") or {}, tests)
     ctx.out.write_parquet(INPUTS_FILE, inputs)
     ctx.out.write_json(SPEC_FILE, spec.to_dict())
     ctx.log.info("features: %d channel(s), %d control(s), %s model with %d geo(s) x %d weeks", len(spec.channels),
@@ -238,4 +312,7 @@ def run(ctx: Any) -> dict[str, Any]:
             "n_geos": len(spec.geos), "n_weeks": spec.n_weeks, "knots": spec.knots,
             "media": {c.channel: c.media_source for c in spec.channels}, "rows": int(np.int64(len(inputs))),
             "holiday_calendars": {geo: c["country"] for geo, c in spec.holiday_calendars.items()},
-            "excluded_weeks": sum(len(w) for w in spec.excluded_weeks.values())}
+            "excluded_weeks": sum(len(w) for w in spec.excluded_weeks.values()),
+            "calibrated_channels": [c.channel for c in spec.channels if c.priors.roi_source == "experiment"],
+            "rf_channels": [c.channel for c in spec.rf_channels], "organic": spec.organic_names,
+            "non_media_treatments": spec.treatment_names, "kpi_type": spec.kpi_type}

@@ -36,19 +36,28 @@ def clean_table(dataset: SimulatedDataset, organisation: str = "brand_a", territ
 
 
 def commit_transform(cfg, store, clean: pd.DataFrame, cleaning_log: dict | None = None) -> None:
-    """Commit ``clean`` (and ``cleaning_log``, default: no changes) as the transform stage's artifacts so
-    features/train can run on it through run_stage."""
+    """Commit ``clean`` (and ``cleaning_log``, default: no changes) as the transform stage's artifacts, with an
+    empty ingest stage (no lift tests), so features/train can run on it through run_stage."""
+    _commit(cfg, store, "ingest", {})
+    _commit(cfg, store, "transform", {"clean.parquet": clean,
+                                      "cleaning_log.json": cleaning_log if cleaning_log is not None else {"changes": []}})
+
+
+def _commit(cfg, store, stage: str, files: dict) -> None:
     import time
 
     from mmm_meridian.artifacts import Manifest
     from mmm_meridian.pipeline import config_hash, stage_config, versions
 
-    values = stage_config(cfg, "transform")
-    with store.writing("transform") as writer:
-        writer.write_parquet("clean.parquet", clean)
-        writer.write_json("cleaning_log.json", cleaning_log if cleaning_log is not None else {"changes": []})
+    values = stage_config(cfg, stage)
+    with store.writing(stage) as writer:
+        for name, content in files.items():
+            if name.endswith(".parquet"):
+                writer.write_parquet(name, content)
+            else:
+                writer.write_json(name, content)
         now = time.time()
-        manifest = Manifest(stage="transform", config_hash=config_hash(values), config=values, inputs={}, outputs={},
+        manifest = Manifest(stage=stage, config_hash=config_hash(values), config=values, inputs={}, outputs={},
                             versions=versions(), timings={"started": now, "finished": now, "seconds": 0.0},
                             created_at="test")
         store.commit(writer, manifest)
