@@ -35,7 +35,8 @@ from mmm_meridian.artifacts import dumps  # noqa: E402
 from mmm_meridian.config import load_config  # noqa: E402
 from mmm_meridian.features.stage import build_features  # noqa: E402
 from mmm_meridian.models.jobs import FitJob, run_in_subprocess, sampler_values  # noqa: E402
-from mmm_meridian.simulate import SimulationSpec, simulate  # noqa: E402
+from mmm_meridian.simulate import ExperimentSpec, SimulationSpec, simulate  # noqa: E402
+from mmm_meridian.tables.experiments import read_experiments  # noqa: E402
 from tests.features.helpers import clean_table  # noqa: E402
 
 SERIES = {"national": (("brand_a", "GB"),), "geo": (("brand_a", "GB"), ("brand_a", "US"), ("brand_a", "DE"),
@@ -63,17 +64,25 @@ _MEASURES = {"coverage_90": ("covered", "mean"), "median_abs_rel_error": ("abs_r
 
 
 def fit_one(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path,
-            extra: list[str]) -> pd.DataFrame:
+            extra: list[str], experiments: tuple[ExperimentSpec, ...] = (),
+            calibrate: bool = False) -> pd.DataFrame:
+    """One fit in its own process; the per-channel ROI table against the truth. ``experiments``: lift tests the
+    simulator runs on its truth (the same dataset whether or not they are used); ``calibrate``: fit with them."""
     with _PREPARE:  # Hydra's compose API keeps global state: one config at a time when fits run concurrently
-        dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed))
+        dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed,
+                                          experiments=experiments))
         data = "data=demo_geo" if kind == "geo" else "data=demo"
         engine_keys = ["model.backend=pymc"] if backend == "pymc" else [f"runtime.backend={backend}"]
         cfg = load_config([f"paths.root={work}", data, f"training={preset}", *engine_keys,
                            "tracking.enabled=false", *extra,
                            *(BARE + (BARE_GEO if kind == "geo" else []) if variant == "bare" else [])])
-        inputs, spec = build_features(clean_table(dataset), cfg)
-    folder = work / f"{kind}-{seed}-{variant}"
-    folder.mkdir(parents=True, exist_ok=True)
+        folder = work / f"{kind}-{seed}-{variant}"
+        folder.mkdir(parents=True, exist_ok=True)
+        tests = None
+        if calibrate:
+            dataset.experiments_frame().to_csv(folder / "experiments.csv", index=False)
+            tests = read_experiments(str(folder / "experiments.csv"))[0]
+        inputs, spec = build_features(clean_table(dataset), cfg, experiments=tests)
     inputs.to_parquet(folder / "model_inputs.parquet", index=False)
     (folder / "feature_spec.json").write_text(dumps(spec.to_dict()), encoding="utf-8")
     engine = models.for_config(cfg)
