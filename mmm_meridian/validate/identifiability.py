@@ -93,8 +93,9 @@ def variation(weekly: pd.DataFrame, cfg: MMMConfig) -> list[Check]:
 
 def parameters(weekly: pd.DataFrame, cfg: MMMConfig) -> Check:
     per = cfg.validation.identifiability.min_weeks_per_parameter
-    n_params = PARAMS_PER_CHANNEL * len(cfg.data.channel_map) + len(cfg.data.controls) + 1 \
-        + int(F.PROMO in weekly.columns)
+    # organic media have the paid channels' curve parameters; a non-media treatment one coefficient, as a control
+    n_params = PARAMS_PER_CHANNEL * (len(cfg.data.channel_map) + len(cfg.data.organic_map)) \
+        + len(cfg.data.controls) + len(cfg.data.non_media_treatments) + 1 + int(F.PROMO in weekly.columns)
     observations = int(weekly[F.TIME].nunique())  # per series: geos add data but also geo-level parameters
     ratio = round(observations / n_params, 2)
     ok = ratio >= per

@@ -146,3 +146,13 @@ def test_absent_weekly_rows_count_as_a_kpi_gap():
         ("GB", "2022-03-14", "2022-04-04", 4, 28)]
     assert gaps[0].describe() == "4 weeks in GB, 2022-03-14 to 2022-04-04 (7% of the history)"
     assert long_kpi_gaps(std, "weekly", 28) == []
+
+
+def test_organic_media_and_treatments_count_as_parameters_against_the_data(make_cfg):
+    from mmm_meridian.validate.identifiability import PARAMS_PER_CHANNEL, parameters
+
+    weekly = pd.DataFrame({"time": pd.date_range("2023-01-02", periods=104, freq="7D"), "geo": "national"})
+    base = parameters(weekly, make_cfg()).details["parameters"]
+    more = parameters(weekly, make_cfg("++data.organic_map.newsletter=sends",
+                                       "data.non_media_treatments=[price_index]")).details["parameters"]
+    assert more - base == PARAMS_PER_CHANNEL + 1
