@@ -25,6 +25,7 @@ EXAMPLES = {
     "conjura_apparel": "conjura_figshare/prismmmm_apparel_weekly.csv",
     "meridian_national": "meridian_simulated/national_all_channels.csv",
     "meridian_geo": "meridian_simulated/geo_all_channels.csv",
+    "meridian_national_rf": "meridian_simulated/national_media_rf.csv",
     "pymc_example": "pymc_marketing/mmm_example.csv",
     "pymc_roas": "pymc_marketing/mmm_roas_data.csv",
 }
