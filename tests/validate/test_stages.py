@@ -154,3 +154,10 @@ def test_example_failing_the_gate_lists_the_failing_checks(tmp_path):
     store = _run(cfg, "ingest")
     with pytest.raises(DataError, match=r"data validation failed: .*min_weeks \(131 weeks"):
         run_stage(cfg, "validate", store)
+
+
+def test_the_readme_shows_each_example_data_file_as_it_is():
+    readme = (REPO / "README.md").read_text()
+    for path in sorted((REPO / "examples" / "conf" / "data").glob("*.yaml")):
+        block = f"<code>examples/conf/data/{path.name}</code></summary>\n\n```yaml\n{path.read_text()}```"
+        assert block in readme, f"README's copy of {path.name} differs from the file"
