@@ -23,7 +23,16 @@ import pandas as pd
 
 from mmm_meridian import frame as cols
 from mmm_meridian.errors import DataError, MissingArtifactError, UserError
-from mmm_meridian.feature_spec import FeatureSpec, media_column, spend_column
+from mmm_meridian.feature_spec import (
+    REVENUE_PER_KPI,
+    ChannelInput,
+    FeatureSpec,
+    frequency_column,
+    media_column,
+    organic_column,
+    reach_column,
+    spend_column,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # TF backend deprecation notice: logged by the stage instead
@@ -44,40 +53,98 @@ def _float(values: Sequence[float] | float) -> np.ndarray:
     return np.asarray(values, dtype=backend.np_float_dtype)
 
 
+def meridian_kpi_type(spec: FeatureSpec) -> str:
+    """Meridian's ``kpi_type`` for the spec's KPI: ``revenue``, or ``non_revenue`` for conversions (whose money value
+    Meridian then takes from ``revenue_per_kpi``, so that ROI and incremental revenue stay in money)."""
+    return "non_revenue" if spec.kpi_type == "conversions" else "revenue"
+
+
 def build_input_data(inputs: pd.DataFrame, spec: FeatureSpec) -> Any:
-    """Meridian ``InputData`` from the features stage's model inputs (revenue KPI, media, spend, controls)."""
+    """Meridian ``InputData`` from the features stage's model inputs.
+
+    The KPI (revenue, or conversions with their ``revenue_per_kpi``), population, paid media channels (media and
+    spend), reach-and-frequency channels (reach, frequency and spend), organic media, non-media treatments and
+    controls: each block only when the spec has it, so a spec without R&F, organic media, treatments or conversions
+    builds exactly the data it always did.
+
+    Raises:
+        DataError: a column the spec names is missing from the model inputs.
+    """
+    _check_columns(inputs, spec)
     frame = inputs.copy()
     frame[cols.TIME] = pd.to_datetime(frame[cols.TIME]).dt.strftime("%Y-%m-%d")
-    channels = spec.channel_names
-    data = (builder.DataFrameInputDataBuilder(kpi_type="revenue")
-            .with_kpi(frame, kpi_col=cols.REVENUE, time_col=cols.TIME, geo_col=cols.GEO)
-            .with_population(frame, population_col=cols.POPULATION, geo_col=cols.GEO)
-            .with_media(frame, media_cols=[media_column(c) for c in channels],
-                        media_spend_cols=[spend_column(c) for c in channels], media_channels=channels,
-                        time_col=cols.TIME, geo_col=cols.GEO))
+    where = {"time_col": cols.TIME, "geo_col": cols.GEO}
+    data = (builder.DataFrameInputDataBuilder(kpi_type=meridian_kpi_type(spec))
+            .with_kpi(frame, kpi_col=cols.REVENUE, **where)
+            .with_population(frame, population_col=cols.POPULATION, geo_col=cols.GEO))
+    if spec.kpi_type == "conversions":
+        data = data.with_revenue_per_kpi(frame, revenue_per_kpi_col=REVENUE_PER_KPI, **where)
+    media = [c.channel for c in spec.media_channels]
+    if media:
+        data = data.with_media(frame, media_cols=[media_column(c) for c in media],
+                               media_spend_cols=[spend_column(c) for c in media], media_channels=media, **where)
+    rf = [c.channel for c in spec.rf_channels]
+    if rf:
+        data = data.with_reach(frame, reach_cols=[reach_column(c) for c in rf],
+                               frequency_cols=[frequency_column(c) for c in rf],
+                               rf_spend_cols=[spend_column(c) for c in rf], rf_channels=rf, **where)
+    if spec.organic:
+        data = data.with_organic_media(frame, organic_media_cols=[organic_column(n) for n in spec.organic_names],
+                                       organic_media_channels=spec.organic_names, media_time_col=cols.TIME,
+                                       geo_col=cols.GEO)
+    if spec.treatments:
+        data = data.with_non_media_treatments(frame, non_media_treatment_cols=spec.treatment_names, **where)
     if spec.controls:
-        data = data.with_controls(frame, control_cols=spec.control_names, time_col=cols.TIME, geo_col=cols.GEO)
+        data = data.with_controls(frame, control_cols=spec.control_names, **where)
     return data.build()
 
 
+def _check_columns(inputs: pd.DataFrame, spec: FeatureSpec) -> None:
+    """Every column the spec names is in the model inputs (else Meridian fails with a bare KeyError)."""
+    wanted = [cols.TIME, cols.GEO, cols.REVENUE, cols.POPULATION]
+    wanted += [REVENUE_PER_KPI] if spec.kpi_type == "conversions" else []
+    for channel in spec.channels:
+        wanted += ([reach_column(channel.channel), frequency_column(channel.channel)] if channel.is_rf
+                   else [media_column(channel.channel)]) + [spend_column(channel.channel)]
+    wanted += [organic_column(n) for n in spec.organic_names] + spec.treatment_names + spec.control_names
+    missing = [c for c in wanted if c not in inputs.columns]
+    if missing:
+        raise DataError(f"the model inputs lack column(s) {missing} that feature_spec.json names",
+                        where="features/model_inputs.parquet",
+                        fix="re-run `mmm features` so that the model inputs and the spec are written together")
+
+
+def _channel_priors(channels: list[ChannelInput], suffix: str) -> dict[str, Any]:
+    """ROI (LogNormal), decay (Beta) and ec (LogNormal) priors of ``channels`` under Meridian's names ``roi_<suffix>``,
+    ``alpha_<suffix>``, ``ec_<suffix>`` (``m``: media channels, ``rf``: reach-and-frequency channels); none without
+    channels of the kind."""
+    if not channels:
+        return {}
+    p = [c.priors for c in channels]
+    return {
+        f"roi_{suffix}": backend.tfd.LogNormal(_float([x.roi_mu for x in p]), _float([x.roi_sigma for x in p]),
+                                               name=f"roi_{suffix}"),
+        f"alpha_{suffix}": backend.tfd.Beta(_float([x.decay_alpha for x in p]), _float([x.decay_beta for x in p]),
+                                            name=f"alpha_{suffix}"),
+        f"ec_{suffix}": backend.tfd.LogNormal(_float([x.ec_mu for x in p]), _float([x.ec_sigma for x in p]),
+                                              name=f"ec_{suffix}")}
+
+
 def build_prior(spec: FeatureSpec, default_priors: bool = False) -> Any:
-    """Meridian's ``PriorDistribution`` with per-channel ROI (LogNormal), decay (Beta) and ec (LogNormal) priors,
-    and for geo models the HalfNormal scales of the geo-spread priors (``eta_m``, ``xi_c``) from the spec."""
+    """Meridian's ``PriorDistribution`` with per-channel ROI (LogNormal), decay (Beta) and ec (LogNormal) priors for
+    media channels (``roi_m``...) and reach-and-frequency channels (``roi_rf``...), and for geo models the HalfNormal
+    scales of the geo-spread priors (``eta_m``, ``eta_rf``, ``xi_c``) from the spec. Organic media and non-media
+    treatments keep Meridian's default priors (no business prior exists for them)."""
     if default_priors:
         return priors.PriorDistribution()
-    p = [c.priors for c in spec.channels]
     spread: dict[str, Any] = {}
     if spec.is_geo:
-        for key, name in (("media", "eta_m"), ("controls", "xi_c")):
+        names = [("media", "eta_m"), ("controls", "xi_c")] + ([("media", "eta_rf")] if spec.rf_channels else [])
+        for key, name in names:
             if spec.geo_variation.get(key) is not None:
                 spread[name] = backend.tfd.HalfNormal(_float(spec.geo_variation[key]), name=name)
-    return priors.PriorDistribution(
-        **spread,
-        roi_m=backend.tfd.LogNormal(_float([x.roi_mu for x in p]), _float([x.roi_sigma for x in p]),
-                                    name="roi_m"),
-        alpha_m=backend.tfd.Beta(_float([x.decay_alpha for x in p]), _float([x.decay_beta for x in p]),
-                                 name="alpha_m"),
-        ec_m=backend.tfd.LogNormal(_float([x.ec_mu for x in p]), _float([x.ec_sigma for x in p]), name="ec_m"))
+    return priors.PriorDistribution(**spread, **_channel_priors(spec.media_channels, "m"),
+                                    **_channel_priors(spec.rf_channels, "rf"))
 
 
 def lognormal_from_range(low: float, high: float, mass: float) -> tuple[float, float]:
@@ -141,15 +208,62 @@ def build_holdout(spec: FeatureSpec, holdout_start: str | None, times: Sequence[
         for geo in spec.geos if forecast or geo in runs])
 
 
+def window_weeks(window: Sequence[Sequence[str]], times: Sequence[str]) -> list[str]:
+    """The model's weeks (ISO week starts, in ``times``) that overlap any ``[start, end]`` range of ``window``.
+
+    Ranges are inclusive dates; a week overlaps when it starts on or before ``end`` and ends (6 days after its start)
+    on or after ``start``, so week-start bounds select exactly the weeks they name and a mid-week date selects its week.
+    """
+    starts = pd.to_datetime(list(times))
+    inside = np.zeros(len(starts), dtype=bool)
+    for first, last in window:
+        inside |= (starts <= pd.Timestamp(last)) & (starts + pd.Timedelta(days=6) >= pd.Timestamp(first))
+    return [t for t, keep in zip(times, inside, strict=True) if keep]
+
+
+def build_calibration(channels: Sequence[ChannelInput], times: Sequence[str]) -> Any:
+    """Meridian ``CalibrationSpec`` restricting each channel's ROI prior to the weeks of its ``priors.roi_window``
+    (its experiments' weeks), or None when no channel has a window (the prior is about the whole period).
+
+    Meridian then reads the channel's ROI prior as the ROI of the spend in those weeks: the revenue caused by media
+    run in the window (its carryover after the window included) over the spend in the window.
+
+    Raises:
+        DataError: a window covers none of the model's weeks.
+    """
+    entries = []
+    for channel in channels:
+        window = channel.priors.roi_window
+        if not window:
+            continue
+        runs = week_runs(window_weeks(window, times), list(times))
+        if not runs:
+            raise DataError(f"channel {channel.channel}'s ROI prior is about weeks {window}, none of which the model "
+                            f"covers ({times[0]}..{times[-1]})", where="features/feature_spec.json",
+                            fix="re-run `mmm features` on the same data as train, or drop the experiment")
+        log.info("train: %s: ROI prior calibrated on the spend of %s (experiment row(s) %s)", channel.channel,
+                 ", ".join(a if a == b else f"{a}..{b}" for a, b in runs), channel.priors.roi_experiments or "-")
+        entries.append(meridian_spec.ChannelCalibrationSpec(
+            channels=[channel.channel], date_ranges=[meridian_spec.DateRange(a, b) for a, b in runs]))
+    return meridian_spec.CalibrationSpec(spec=entries) if entries else None
+
+
 def build_model_spec(spec: FeatureSpec, holdout_start: str | None = None, default_priors: bool = False,
                      times: Sequence[str] | None = None) -> Any:
-    """Meridian ``ModelSpec``: priors, knots, adstock function and lag, and the holdout (:func:`build_holdout`: the
-    last weeks from ``holdout_start`` plus the spec's excluded weeks, restricted to ``times``)."""
+    """Meridian ``ModelSpec``: priors, knots, adstock function and lag, the holdout (:func:`build_holdout`: the last
+    weeks from ``holdout_start`` plus the spec's excluded weeks, restricted to ``times``) and the ROI calibration
+    windows of media and R&F channels (:func:`build_calibration`; not with Meridian's default priors, which no
+    experiment informed)."""
+    if times is None:
+        times = pd.date_range(spec.time_start, spec.time_end, freq="7D").strftime("%Y-%m-%d").tolist()
     holdout = build_holdout(spec, holdout_start, times)
     kwargs: dict[str, Any] = {}
     if not default_priors:
         kwargs = {"knots": spec.knots, "max_lag": spec.max_lag, "adstock_decay_spec": spec.decay_function,
                   "hill_before_adstock": spec.hill_before_adstock}
+        calibration = {"roi_calibration": build_calibration(spec.media_channels, times),
+                       "rf_roi_calibration": build_calibration(spec.rf_channels, times)}
+        kwargs.update({k: v for k, v in calibration.items() if v is not None})
     return meridian_spec.ModelSpec(prior=build_prior(spec, default_priors), media_prior_type="roi",
                                    holdout=holdout, **kwargs)
 
@@ -301,31 +415,66 @@ def analyzer(mmm: Any) -> Any:
 
 
 def channel_names(mmm: Any) -> list[str]:
-    return [str(c) for c in mmm.input_data.media_channel.values]
+    """Every paid channel in Meridian's order: media channels, then reach-and-frequency channels."""
+    return [str(c) for c in mmm.input_data.get_all_paid_channels()]
+
+
+def rf_channel_names(mmm: Any) -> list[str]:
+    """The reach-and-frequency channels (the last ones of :func:`channel_names`)."""
+    rf = mmm.input_data.rf_channel
+    return [] if rf is None else [str(c) for c in rf.values]
+
+
+def paid_spend(mmm: Any) -> np.ndarray:
+    """Spend of every paid channel as the data holds it: (geo, time, channel), or (channel,) when the data has
+    totals only (media channels, then R&F channels)."""
+    return np.asarray(mmm.input_data.get_total_spend(), dtype=np.float64)
+
+
+def historical_spend(mmm: Any) -> np.ndarray:
+    """Total spend per paid channel over the whole modelled period (all geos)."""
+    spend = paid_spend(mmm)
+    return spend.reshape(-1, spend.shape[-1]).sum(axis=0)
+
+
+def revenue_per_kpi(mmm: Any) -> np.ndarray:
+    """Money per KPI unit per (geo, time): the data's revenue per conversion, or ones for a revenue KPI (which
+    Meridian fills in itself)."""
+    per_kpi = mmm.input_data.revenue_per_kpi
+    if per_kpi is None:
+        return np.ones((len(mmm.input_data.geo), len(mmm.input_data.time)))
+    return np.asarray(per_kpi, dtype=np.float64)
+
+
+def actual_revenue(mmm: Any) -> np.ndarray:
+    """The KPI in money per (geo, time): revenue, or conversions x revenue per conversion (Meridian's ``use_kpi=False``
+    actual)."""
+    return np.asarray(mmm.input_data.kpi, dtype=np.float64) * revenue_per_kpi(mmm)
 
 
 def roi_table(mmm: Any) -> pd.DataFrame:
-    """Per channel: spend, incremental revenue (posterior mean), ROI mean / median / 90 % interval."""
+    """Per paid channel: spend, incremental revenue (posterior mean), ROI mean / median / 90 % interval (in money for
+    a conversions KPI too: Meridian's ``use_kpi=False``)."""
     tool = analyzer(mmm)
-    roi = np.asarray(tool.roi(), dtype=np.float64).reshape(-1, len(channel_names(mmm)))
+    channels = channel_names(mmm)
+    roi = np.asarray(tool.roi(), dtype=np.float64).reshape(-1, len(channels))
     incremental = np.asarray(tool.incremental_outcome(include_non_paid_channels=False), dtype=np.float64)
     incremental = incremental.reshape(-1, roi.shape[1])
-    spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
-    spend = spend.reshape(-1, spend.shape[-1]).sum(axis=0)
     return pd.DataFrame({
-        "channel": channel_names(mmm), "spend": spend, "incremental_revenue": incremental.mean(axis=0),
+        "channel": channels, "spend": historical_spend(mmm), "incremental_revenue": incremental.mean(axis=0),
         "roi_mean": roi.mean(axis=0), "roi_median": np.median(roi, axis=0),
         "roi_lo_90": np.quantile(roi, 0.05, axis=0), "roi_hi_90": np.quantile(roi, 0.95, axis=0)})
 
 
 def expected_vs_actual(mmm: Any, times: Sequence[str] | None = None) -> pd.DataFrame:
-    """Posterior expected revenue per (geo, week) with its 90 % interval, next to the actual revenue."""
+    """Posterior expected revenue per (geo, week) with its 90 % interval, next to the actual revenue (money for a
+    conversions KPI too: Meridian's expected outcome with ``use_kpi=False`` next to KPI x revenue per KPI)."""
     tool = analyzer(mmm)
     draws = np.asarray(tool.expected_outcome(aggregate_geos=False, aggregate_times=False), dtype=np.float64)
     draws = draws.reshape(-1, *draws.shape[-2:])  # (chain*draw, geo, time)
     geos = [str(g) for g in mmm.input_data.geo.values]
     all_times = [str(t) for t in mmm.input_data.time.values]
-    actual = np.asarray(mmm.input_data.kpi, dtype=np.float64)
+    actual = actual_revenue(mmm)
     frame = pd.DataFrame({
         cols.GEO: np.repeat(geos, len(all_times)), cols.TIME: np.tile(all_times, len(geos)),
         "actual": actual.reshape(-1), "predicted_mean": draws.mean(axis=0).reshape(-1),
@@ -355,7 +504,7 @@ def revenue_figures(mmm: Any, max_draws: int = 1000) -> dict[str, float]:
     at most ``max_draws`` evenly thinned draws of a copy of the posterior (the model itself is left untouched), which
     estimates a probability to about +-0.016 at worst.
     """
-    total = float(np.asarray(mmm.input_data.kpi, dtype=np.float64).sum())
+    total = float(actual_revenue(mmm).sum())
     idata = mmm.inference_data
     posterior = idata.posterior
     n_chain, n_draw = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
