@@ -3,7 +3,10 @@
 This package is the only importer of ``meridian``, ``tensorflow`` and ``jax``. Meridian fixes its backend (JAX or
 TensorFlow, float32 or float64) when first imported, so nothing here imports it at module level: :meth:`apply` sets
 the environment first (:mod:`.runtime`), and the submodules that import Meridian (:mod:`.adapter`,
-:mod:`.optimizer`, :mod:`.evaluation`, :mod:`.outputs`, :mod:`.pyfunc`) are imported inside the methods.
+:mod:`.optimizer`, :mod:`.evaluation`, :mod:`.calibration`, :mod:`.outputs`, :mod:`.pyfunc`) are imported inside the
+methods.
+
+Paid channels are Meridian's: media channels, then reach-and-frequency channels; every answer covers both.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian.config.infra import RuntimeConfig
-from mmm_meridian.feature_spec import FeatureSpec
+from mmm_meridian.feature_spec import ExperimentInput, FeatureSpec
 from mmm_meridian.models.base import (
     GeoHoldout,
     ModelOutputs,
@@ -107,7 +110,9 @@ class MeridianEngine:
 
     # -- answers -------------------------------------------------------------------------------------------------
     def channel_names(self, model: Any) -> list[str]:
-        return [str(c) for c in model.input_data.media_channel.values]
+        from mmm_meridian.models.meridian import adapter
+
+        return adapter.channel_names(model)
 
     def historical_spend(self, model: Any) -> np.ndarray:
         from mmm_meridian.models.meridian import optimizer
@@ -153,6 +158,11 @@ class MeridianEngine:
         from mmm_meridian.models.meridian import evaluation
 
         return ModelSummary(**evaluation.model_summary(model))
+
+    def experiment_roi(self, model: Any, experiments: list[ExperimentInput]) -> pd.DataFrame:
+        from mmm_meridian.models.meridian import calibration
+
+        return calibration.experiment_roi(model, experiments)
 
     # -- budget --------------------------------------------------------------------------------------------------
     def plan_evaluator(self, model: Any, max_draws: int, risk: bool) -> PlanEvaluator:

@@ -62,7 +62,8 @@ def predictive_table(mmm: Any, interval: float, seed: int = 0) -> pd.DataFrame:
 
     Meridian's likelihood is Normal(mu, sigma) on the scaled KPI, ``kpi = (scaled x stdev + mean) x population``
     (revenue KPI), so a predictive draw is the expected revenue of a draw plus Normal noise with standard deviation
-    ``sigma x stdev x population``. Coverage is measured on this interval, not on the narrower interval of the
+    ``sigma x stdev x population`` (times the week's revenue per KPI for a conversions KPI: every column is in money).
+    Coverage is measured on this interval, not on the narrower interval of the
     expected revenue, which ignores observation noise. ``holdout`` marks the forecast to score, ``excluded`` the weeks
     whose KPI is only a placeholder (``kpi_long_gaps=exclude``): neither is scored in sample.
     """
@@ -76,7 +77,9 @@ def predictive_table(mmm: Any, interval: float, seed: int = 0) -> pd.DataFrame:
     population = np.asarray(mmm.input_data.population, dtype=np.float64).reshape(-1)
     if len(population) != n_geos or n_geos == 1:
         population = np.ones(n_geos)  # Meridian resets population to 1 in national models
-    noise_sd = sigma[..., :, None] * stdev * population[None, None, :, None]  # (chain, draw, geo|1, 1)
+    # The noise is on the KPI: a conversions KPI's noise in money is at each week's revenue per conversion.
+    per_kpi = adapter.revenue_per_kpi(mmm)[None, None]
+    noise_sd = sigma[..., :, None] * stdev * population[None, None, :, None] * per_kpi  # (chain, draw, geo, time)
     rng = np.random.default_rng(seed)
     draws = expected + rng.standard_normal(expected.shape) * noise_sd
     draws = draws.reshape(-1, n_geos, n_times)
@@ -85,7 +88,7 @@ def predictive_table(mmm: Any, interval: float, seed: int = 0) -> pd.DataFrame:
     times = [str(t) for t in mmm.input_data.time.values]
     return pd.DataFrame({
         cols.GEO: np.repeat(geos, n_times), cols.TIME: np.tile(times, n_geos),
-        "actual": np.asarray(mmm.input_data.kpi, dtype=np.float64).reshape(-1),
+        "actual": adapter.actual_revenue(mmm).reshape(-1),
         "predicted_mean": expected.reshape(-1, n_geos, n_times).mean(axis=0).reshape(-1),
         "predicted_lo": np.quantile(draws, tail, axis=0).reshape(-1),
         "predicted_hi": np.quantile(draws, 1 - tail, axis=0).reshape(-1),
@@ -102,7 +105,7 @@ def model_summary(mmm: Any) -> dict[str, Any]:
     return {"roi": roi, "channels": adapter.channel_names(mmm),
             "times": [str(t) for t in mmm.input_data.time.values],
             "geos": [str(g) for g in mmm.input_data.geo.values],
-            "total_revenue": float(np.asarray(mmm.input_data.kpi, dtype=np.float64).sum()),
+            "total_revenue": float(adapter.actual_revenue(mmm).sum()),
             "media_revenue": float(roi["incremental_revenue"].sum()), "negative_baseline_prob": negative}
 
 

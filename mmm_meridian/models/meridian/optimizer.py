@@ -1,8 +1,10 @@
 """Budget allocation on the Meridian engine: ``BudgetOptimizer`` runs, plan evaluation on posterior draws, HTML page.
 
-Every plan is
-evaluated the way Meridian's optimiser does: each channel's historical media (every geo and week) is scaled by
-``planned spend / historical spend``, so the flighting pattern and the cost per media unit stay as observed.
+Every plan is evaluated the way Meridian's optimiser does: each channel's historical media (every geo and week) is
+scaled by ``planned spend / historical spend``, so the flighting pattern and the cost per media unit stay as observed.
+A reach-and-frequency channel's reach is scaled at fixed frequency (Meridian's ``by_reach``): more spend reaches more
+people as often as before. Meridian's optimiser itself runs R&F channels at their optimal frequency
+(``use_optimal_frequency``, its default).
 """
 
 from __future__ import annotations
@@ -29,18 +31,55 @@ log = logging.getLogger(__name__)
 
 
 def historical_spend(mmm: Any) -> np.ndarray:
-    """Total spend per channel over the whole modelled period (all geos)."""
-    spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
-    return spend.reshape(-1, spend.shape[-1]).sum(axis=0)
+    """Total spend per paid channel (media, then R&F) over the whole modelled period (all geos)."""
+    return adapter.historical_spend(mmm)
 
 
 def weekly_spend(mmm: Any) -> pd.DataFrame:
-    """Spend per week (rows, summed over geos) and channel (columns)."""
-    spend = np.asarray(mmm.input_data.media_spend, dtype=np.float64)
+    """Spend per week (rows, summed over geos) and paid channel (columns)."""
+    spend = adapter.paid_spend(mmm)
     if spend.ndim != 3:  # spend given per channel only: no weekly pattern to compare with
         return pd.DataFrame(columns=adapter.channel_names(mmm))
     times = [str(t) for t in mmm.input_data.time.values]
     return pd.DataFrame(spend.sum(axis=0), index=times, columns=adapter.channel_names(mmm))
+
+
+class PaidMedia:
+    """A model's paid media execution, scaled channel by channel into Meridian ``DataTensors`` for a spend plan.
+
+    Media channels scale their media; reach-and-frequency channels scale their reach at their historical frequency
+    (or, given a frequency per R&F channel, keep their impressions and run at that frequency, as Meridian's optimiser
+    does at the optimal frequency).
+    """
+
+    def __init__(self, mmm: Any) -> None:
+        data = mmm.input_data
+        self.media = None if data.media is None else np.asarray(data.media, dtype=np.float64)  # (geo, time, m)
+        self.reach = None if data.reach is None else np.asarray(data.reach, dtype=np.float64)  # (geo, time, rf)
+        self.frequency = None if data.frequency is None else np.asarray(data.frequency, dtype=np.float64)
+        self.n_media = 0 if self.media is None else self.media.shape[-1]
+
+    def tensors(self, ratio: np.ndarray, frequency: np.ndarray | None = None) -> Any:
+        """``DataTensors`` with each channel's execution times ``ratio`` (paid channel order).
+
+        Args:
+            ratio: planned / historical spend per paid channel.
+            frequency: None: R&F channels keep their historical frequency; else one frequency per R&F channel, held
+                constant over geos and weeks, with reach = scaled impressions / frequency.
+        """
+        ratio = np.asarray(ratio, dtype=np.float64)
+        parts: dict[str, np.ndarray] = {}
+        if self.media is not None:
+            parts["media"] = self.media * ratio[None, None, : self.n_media]
+        if self.reach is not None:
+            rf_ratio = ratio[None, None, self.n_media:]
+            if frequency is None:
+                parts["reach"], parts["frequency"] = self.reach * rf_ratio, self.frequency
+            else:
+                target = np.broadcast_to(np.asarray(frequency, dtype=np.float64)[None, None, :], self.reach.shape)
+                parts["reach"] = self.reach * self.frequency * rf_ratio / target
+                parts["frequency"] = np.array(target)
+        return meridian_tensors.DataTensors(**parts)  # DataTensors casts to the backend's float type
 
 
 @dataclass
@@ -71,7 +110,7 @@ def shared_grid(mmm: Any, historical: np.ndarray, highest: np.ndarray, budget: f
         warnings.simplefilter("ignore")
         return meridian_optimizer.BudgetOptimizer(mmm).create_optimization_grid(
             budget=float(budget), pct_of_spend=[float(x) for x in shares], spend_constraint_lower=1.0,
-            spend_constraint_upper=[float(max(u, 0.0)) for u in upper], gtol=gtol)
+            spend_constraint_upper=[float(max(u, 0.0)) for u in upper], gtol=gtol, use_optimal_frequency=True)
 
 
 def optimize(mmm: Any, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: float | None,
@@ -90,6 +129,9 @@ def optimize(mmm: Any, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np
         gtol: Meridian's grid tolerance.
         interval: confidence level of the intervals Meridian reports.
         grid: a grid from :func:`shared_grid`; Meridian builds its own when the request's bounds fall outside it.
+
+    Reach-and-frequency channels run at Meridian's optimal frequency (``use_optimal_frequency``, Meridian's default,
+    stated here so that a grid and a run always agree): see :func:`recommended_frequency`.
     """
     optimizer = meridian_optimizer.BudgetOptimizer(mmm)
     kwargs: dict[str, Any] = {"budget": budget} if fixed_budget else {"target_mroi": float(target_mroi or 1.0)}
@@ -98,12 +140,19 @@ def optimize(mmm: Any, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np
         results = optimizer.optimize(
             fixed_budget=fixed_budget, pct_of_spend=[float(x) for x in pct_of_spend],
             spend_constraint_lower=[float(x) for x in lower], spend_constraint_upper=[float(x) for x in upper],
-            gtol=gtol, confidence_level=interval, optimization_grid=grid, **kwargs)
+            gtol=gtol, confidence_level=interval, optimization_grid=grid, use_optimal_frequency=True, **kwargs)
     spend = np.asarray(results.optimized_data["spend"], dtype=np.float64)
     total = float(results.optimized_data.attrs.get("budget", spend.sum()))
     mean = np.asarray(results.optimized_data["incremental_outcome"].sel(metric="mean"), dtype=np.float64)
     return Recommendation(spend, total, float(results.optimization_grid.spend_step_size), mean,
                           NativeResult(results))
+
+
+def recommended_frequency(recommendation: Recommendation) -> np.ndarray | None:
+    """The average weekly frequency per reach-and-frequency channel that the recommendation runs at (Meridian's
+    optimal frequency), or None when the model has no R&F channel."""
+    optimal = recommendation.native.results.optimization_grid.optimal_frequency
+    return None if optimal is None else np.asarray(optimal, dtype=np.float64)
 
 
 class PlanEvaluator:
@@ -120,7 +169,7 @@ class PlanEvaluator:
 
     def __init__(self, mmm: Any, max_draws: int = 0, *, risk: bool = True) -> None:
         self.analyzer = adapter.analyzer(mmm)
-        self.media = np.asarray(mmm.input_data.media, dtype=np.float64)  # (geo, media_time, channel)
+        self.paid = PaidMedia(mmm)
         self.historical = historical_spend(mmm)
         self.risk = risk
         posterior = mmm.inference_data.posterior
@@ -128,21 +177,22 @@ class PlanEvaluator:
         n = n_total if max_draws <= 0 or max_draws >= n_total else max_draws
         self.draws = np.unique(np.linspace(0, n_total - 1, n).round().astype(int)) if risk else np.array([], int)
 
-    def _incremental(self, plan: np.ndarray) -> np.ndarray:
+    def _incremental(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
         """Incremental revenue per (posterior draw, channel) when each channel spends ``plan`` (every draw)."""
         plan = np.asarray(plan, dtype=np.float64)
         ratio = np.divide(plan, self.historical, out=np.zeros_like(plan), where=self.historical > 0)
-        media = self.media * ratio[None, None, :]  # DataTensors casts to the backend's float type
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             draws = self.analyzer.incremental_outcome(
-                use_posterior=True, new_data=meridian_tensors.DataTensors(media=media),
-                include_non_paid_channels=False)
+                use_posterior=True, new_data=self.paid.tensors(ratio, frequency), include_non_paid_channels=False)
         draws = np.asarray(draws, dtype=np.float64)
         return draws.reshape(-1, draws.shape[-1])
 
-    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
+    def outcome_draws(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
         """Incremental revenue per (draw, channel) over the whole period when each channel spends ``plan``.
+
+        ``frequency``: None keeps each R&F channel's historical frequency; one value per R&F channel runs them at it
+        (e.g. the optimiser's optimal frequency), impressions unchanged.
 
         Raises:
             RuntimeError: the risk analysis is off (a bug in the caller: nothing may be compared draw by draw).
@@ -150,11 +200,12 @@ class PlanEvaluator:
         if not self.risk:
             raise RuntimeError("the risk analysis is off (optimization.sensitivity.enabled=false): no draws to "
                                "compare")
-        return self._incremental(plan)[self.draws]
+        return self._incremental(plan, frequency)[self.draws]
 
-    def outcome_mean(self, plan: np.ndarray) -> np.ndarray:
-        """Posterior-mean incremental revenue per channel when each channel spends ``plan`` (as Meridian reports)."""
-        return self._incremental(plan).mean(axis=0)
+    def outcome_mean(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
+        """Posterior-mean incremental revenue per channel when each channel spends ``plan`` (as Meridian reports);
+        ``frequency`` as in :meth:`outcome_draws`."""
+        return self._incremental(plan, frequency).mean(axis=0)
 
 
 # Response curves: Meridian's OptimizationResults.get_response_curves evaluates every multiple of a channel's spend

@@ -2,8 +2,9 @@
 
 Input: a DataFrame with one row per spend plan and one column per channel holding the plan's total spend over the
 modelled period (the same unit as ``train/roi.csv``'s ``spend``). Each channel's historical weekly pattern is scaled
-to that total, as Meridian's optimizer does. Output, per plan: ``revenue`` (posterior-mean expected revenue over the
-period), ``media_revenue`` and ``<channel>_contribution`` (posterior-mean incremental revenue of each channel).
+to that total, as Meridian's optimizer does (a reach-and-frequency channel's reach, at its historical frequency).
+Output, per plan: ``revenue`` (posterior-mean expected revenue over the period), ``media_revenue`` and
+``<channel>_contribution`` (posterior-mean incremental revenue of each channel).
 Predictions are posterior means over every draw, so they are deterministic: the model loaded in a fresh process
 predicts exactly what the logging process predicted.
 
@@ -45,13 +46,13 @@ class SpendPlanModel(mlflow.pyfunc.PythonModel):
         from meridian.analysis import analyzer as meridian_analyzer
 
         from mmm_meridian.models.meridian import adapter as meridian_adapter
+        from mmm_meridian.models.meridian import optimizer as meridian_optimizer
 
         self.mmm = meridian_adapter.load_model(path)
         self.analyzer = meridian_analyzer.Analyzer(self.mmm)
         self.channels = list(meridian_adapter.channel_names(self.mmm))
-        spend = np.asarray(self.mmm.input_data.media_spend, dtype=np.float64)
-        self.historical = spend.reshape(-1, spend.shape[-1]).sum(axis=0)
-        self.media = np.asarray(self.mmm.input_data.media, dtype=np.float64)
+        self.historical = meridian_adapter.historical_spend(self.mmm)
+        self.paid = meridian_optimizer.PaidMedia(self.mmm)  # R&F channels: reach scaled at their frequency
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         missing = [c for c in self.channels if c not in model_input.columns]
@@ -62,13 +63,11 @@ class SpendPlanModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(rows, index=model_input.index)
 
     def _predict_one(self, plan: np.ndarray) -> dict[str, float]:
-        from meridian.analysis import tensors as meridian_tensors
-
         if (plan < 0).any() or not np.isfinite(plan).all():
             raise ValueError(f"spend plan must be finite and non-negative, got {plan.tolist()}")
         ratio = np.divide(plan, self.historical, out=np.zeros_like(plan), where=self.historical > 0)
 
-        new_data = meridian_tensors.DataTensors(media=self.media * ratio[None, None, :])
+        new_data = self.paid.tensors(ratio)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             incremental = np.asarray(self.analyzer.incremental_outcome(
