@@ -11,6 +11,7 @@ A plain module with a name of its own (this test folder is not a package, so tha
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -111,12 +112,14 @@ def vocabulary_spec(inputs: pd.DataFrame, *, rf: bool = True, organic: bool = Tr
 
 
 def experiment(inputs: pd.DataFrame, channel: str, start: str, end: str, roi: float = 1.5, roi_se: float = 0.3,
-               row: int = 1) -> ExperimentInput:
-    """A national lift test of ``channel`` over the weeks ``start``..``end`` (inclusive)."""
+               row: int = 1, geo: str | None = None) -> ExperimentInput:
+    """A lift test of ``channel`` over the weeks ``start``..``end`` (inclusive), national or in ``geo``."""
     times = pd.to_datetime(inputs["time"])
     inside = (times >= pd.Timestamp(start)) & (times <= pd.Timestamp(end))
+    if geo is not None:
+        inside &= inputs["geo"] == geo
     spend = float(inputs.loc[inside, f"{channel}__spend"].sum())
-    return ExperimentInput(row=row, channel=channel, start=start, end=end, geo=None, roi=roi, roi_se=roi_se,
+    return ExperimentInput(row=row, channel=channel, start=start, end=end, geo=geo, roi=roi, roi_se=roi_se,
                            measured="roi", spend=spend)
 
 
@@ -134,3 +137,30 @@ def fit_tiny(inputs: pd.DataFrame, spec: FeatureSpec) -> Any:
 def week(inputs: pd.DataFrame, index: int) -> str:
     """The ISO date of the model's ``index``-th week."""
     return pd.Timestamp(np.sort(pd.to_datetime(inputs["time"]).unique())[index]).strftime("%Y-%m-%d")
+
+
+GEOS = ("Geo0", "Geo1", "Geo2")
+
+
+def geo_inputs(n_weeks: int = 60) -> pd.DataFrame:
+    """A 3-geo model's inputs from ``geo_media_rf.csv``: Channel0 and Channel1 (impressions), Channel3 as the
+    reach-and-frequency channel ``rf_video``, population, conversions with their revenue per conversion."""
+    data = _read("geo_media_rf.csv")
+    data = data[data["geo"].isin(GEOS)]
+    weeks = np.sort(data["time"].unique())[-n_weeks:]
+    data = data[data["time"].isin(weeks)].sort_values(["geo", "time"]).reset_index(drop=True)
+    frame = pd.DataFrame({"time": data["time"], "geo": data["geo"], "population": data["population"],
+                          "revenue": data["conversions"], "revenue_per_kpi": data["revenue_per_conversion"]})
+    for channel in MEDIA:
+        frame[f"{channel}__media"] = data[f"{channel}_impression"]
+        frame[f"{channel}__spend"] = data[f"{channel}_spend"]
+    frame[f"{RF}__reach"] = data["Channel3_reach"]
+    frame[f"{RF}__frequency"] = data["Channel3_frequency"]
+    frame[f"{RF}__spend"] = data["Channel3_spend"]
+    return frame
+
+
+def geo_spec(inputs: pd.DataFrame, experiments: list[ExperimentInput]) -> FeatureSpec:
+    """The feature spec of :func:`geo_inputs` with the experiments' windows on their channels' ROI priors."""
+    national = vocabulary_spec(inputs, organic=False, promo=False, experiments=experiments, knots=4)
+    return dataclasses.replace(national, geos=list(GEOS), controls=[], geo_variation={"media": 0.3, "controls": None})
