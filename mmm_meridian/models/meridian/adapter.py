@@ -248,17 +248,47 @@ def build_calibration(channels: Sequence[ChannelInput], times: Sequence[str]) ->
     return meridian_spec.CalibrationSpec(spec=entries) if entries else None
 
 
+def priors_for_weeks(spec: FeatureSpec, times: Sequence[str]) -> FeatureSpec:
+    """The spec with each experiment-calibrated ROI prior fitted to the model's weeks ``times``.
+
+    A fit of fewer weeks than the spec's period (a rolling split, a windowed refit) may miss a lift test's weeks: a
+    window partly outside keeps the weeks inside (the test's ROI stands for the spend of those weeks); a window wholly
+    outside cannot calibrate anything, so the channel gets back the ROI prior it had without the experiment
+    (``uncalibrated_roi``). Both are logged; a fit of the whole period keeps the spec as it is.
+    """
+    full = pd.date_range(spec.time_start, spec.time_end, freq="7D").strftime("%Y-%m-%d").tolist()
+    channels = []
+    for channel in spec.channels:
+        prior = channel.priors
+        if prior.roi_window:
+            inside = window_weeks(prior.roi_window, times)
+            if not inside:
+                mu, sigma = prior.uncalibrated_roi or (prior.roi_mu, prior.roi_sigma)
+                log.info("%s: experiment weeks %s are outside this fit's weeks (%s..%s): its ROI prior without the "
+                         "experiment, LogNormal(%.3g, %.3g)", channel.channel, prior.roi_window, times[0], times[-1],
+                         mu, sigma)
+                prior = dataclasses.replace(prior, roi_mu=float(mu), roi_sigma=float(sigma), roi_window=None)
+            elif len(inside) < len(window_weeks(prior.roi_window, full)):
+                kept = [[a, b] for a, b in week_runs(inside, list(times))]
+                log.info("%s: experiment weeks %s partly outside this fit's weeks: calibrated on %s", channel.channel,
+                         prior.roi_window, kept)
+                prior = dataclasses.replace(prior, roi_window=kept)
+        channels.append(channel if prior is channel.priors else dataclasses.replace(channel, priors=prior))
+    return dataclasses.replace(spec, channels=channels)
+
+
 def build_model_spec(spec: FeatureSpec, holdout_start: str | None = None, default_priors: bool = False,
                      times: Sequence[str] | None = None) -> Any:
     """Meridian ``ModelSpec``: priors, knots, adstock function and lag, the holdout (:func:`build_holdout`: the last
     weeks from ``holdout_start`` plus the spec's excluded weeks, restricted to ``times``) and the ROI calibration
-    windows of media and R&F channels (:func:`build_calibration`; not with Meridian's default priors, which no
-    experiment informed)."""
+    windows of media and R&F channels (:func:`build_calibration`, on the weeks of ``times``: :func:`priors_for_weeks`;
+    not with Meridian's default priors, which no experiment informed)."""
     if times is None:
         times = pd.date_range(spec.time_start, spec.time_end, freq="7D").strftime("%Y-%m-%d").tolist()
     holdout = build_holdout(spec, holdout_start, times)
     kwargs: dict[str, Any] = {}
     if not default_priors:
+        spec = priors_for_weeks(spec, times)
         kwargs = {"knots": spec.knots, "max_lag": spec.max_lag, "adstock_decay_spec": spec.decay_function,
                   "hill_before_adstock": spec.hill_before_adstock}
         calibration = {"roi_calibration": build_calibration(spec.media_channels, times),

@@ -222,7 +222,7 @@ def test_a_plan_scales_an_rf_channels_reach_at_its_frequency(model: Any) -> None
     assert evaluator.outcome_draws(historical).shape == (10, 3)
 
 
-def test_save_and_load_keep_every_cause_and_the_calibration(model: Any, tmp_path: Path) -> None:
+def test_save_load_and_serving_keep_every_cause_and_the_calibration(model: Any, tmp_path: Path) -> None:
     loaded = ENGINE.load(ENGINE.save(model, tmp_path / ENGINE.model_file))
     assert list(loaded.input_data.rf_channel.values) == [RF]
     assert list(loaded.input_data.organic_media_channel.values) == [ORGANIC]
@@ -230,7 +230,16 @@ def test_save_and_load_keep_every_cause_and_the_calibration(model: Any, tmp_path
     assert loaded.input_data.kpi_type == "non_revenue"
     np.testing.assert_array_equal(loaded.model_context.compiled_roi_calibration_period,
                                   model.model_context.compiled_roi_calibration_period)
-    np.testing.assert_allclose(ENGINE.roi_table(loaded)["roi_mean"], ENGINE.roi_table(model)["roi_mean"])
+    roi = ENGINE.roi_table(model)
+    np.testing.assert_allclose(ENGINE.roi_table(loaded)["roi_mean"], roi["roi_mean"])
+    # The MLflow spend-plan model predicts every paid channel; the historical plan gives the ROI table's revenue.
+    from mmm_meridian.models.meridian.pyfunc import SpendPlanModel, historical_plan
+
+    served = SpendPlanModel()
+    served._load(tmp_path / ENGINE.model_file)
+    prediction = served.predict(None, historical_plan(served)).iloc[0]
+    np.testing.assert_allclose([prediction[f"{c}_contribution"] for c in [*MEDIA, RF]], roi["incremental_revenue"],
+                               rtol=1e-6)
 
 
 def test_a_spec_without_the_vocabulary_builds_the_plain_model() -> None:
@@ -244,6 +253,24 @@ def test_a_spec_without_the_vocabulary_builds_the_plain_model() -> None:
     prior = mmm.prior_broadcast
     np.testing.assert_allclose(np.asarray(prior.roi_m.distribution.loc), [c.priors.roi_mu for c in spec.channels])
     assert ENGINE.channel_names(mmm) == list(MEDIA)
+
+
+def test_a_fit_of_fewer_weeks_keeps_the_experiment_weeks_it_has(inputs: pd.DataFrame, spec: FeatureSpec) -> None:
+    """Rolling splits and windowed refits fit part of the period: the calibration follows the weeks they have."""
+    times = pd.to_datetime(inputs["time"])
+    channel0 = spec.channels[0].priors
+    tested = dataclasses.replace(spec, channels=[
+        dataclasses.replace(spec.channels[0], priors=dataclasses.replace(channel0, uncalibrated_roi=[0.1, 0.8])),
+        *spec.channels[1:]])
+    before = ENGINE.build(inputs[times < pd.Timestamp(week(inputs, TEST_WEEKS[0]))].reset_index(drop=True), tested)
+    assert before.model_spec.roi_calibration is None  # the test's weeks are not in this fit: the prior without it
+    np.testing.assert_allclose(np.asarray(before.prior_broadcast.roi_m.distribution.loc)[0], 0.1)
+    np.testing.assert_allclose(np.asarray(before.prior_broadcast.roi_m.distribution.scale)[0], 0.8)
+    partly = ENGINE.build(inputs[times <= pd.Timestamp(week(inputs, TEST_WEEKS[0] + 3))].reset_index(drop=True),
+                          tested)
+    period = partly.model_context.compiled_roi_calibration_period
+    assert list(np.flatnonzero(period[:, 0])) == list(range(TEST_WEEKS[0], TEST_WEEKS[0] + 4))
+    np.testing.assert_allclose(np.asarray(partly.prior_broadcast.roi_m.distribution.loc)[0], channel0.roi_mu)
 
 
 def test_model_inputs_missing_a_column_the_spec_names_are_refused(inputs: pd.DataFrame, spec: FeatureSpec) -> None:
