@@ -168,6 +168,9 @@ class Recommendation:
         step: the optimizer's resolution: bounds and budget hold up to one step.
         mean_outcome: the engine's posterior-mean incremental revenue per channel for the recommended plan.
         native: the engine's own result object (Meridian's ``OptimizationResults``), for its HTML page and curves.
+        frequency: the average weekly frequency each reach-and-frequency channel runs at in the plan (Meridian's
+            optimal frequency), one per R&F channel; None without R&F channels. Pass it to the plan evaluator to
+            measure the recommended plan as the optimizer planned it.
     """
 
     spend: np.ndarray
@@ -175,6 +178,7 @@ class Recommendation:
     step: float
     mean_outcome: np.ndarray
     native: Any = None
+    frequency: np.ndarray | None = None
 
 
 @runtime_checkable
@@ -188,11 +192,12 @@ class PlanEvaluator(Protocol):
     historical: np.ndarray
     risk: bool
 
-    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
-        """(draw, channel) incremental revenue of ``plan`` on the kept draws; RuntimeError when risk is off."""
+    def outcome_draws(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
+        """(draw, channel) incremental revenue of ``plan`` on the kept draws; RuntimeError when risk is off.
+        ``frequency``: one per reach-and-frequency channel (a recommendation's), None: the historical frequency."""
 
-    def outcome_mean(self, plan: np.ndarray) -> np.ndarray:
-        """Posterior-mean incremental revenue per channel of ``plan``."""
+    def outcome_mean(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
+        """Posterior-mean incremental revenue per channel of ``plan`` (``frequency`` as :meth:`outcome_draws`)."""
 
 
 @dataclass

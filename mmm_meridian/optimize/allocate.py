@@ -102,7 +102,8 @@ def optimise_plan(engine: Engine, mmm: Any, evaluator: PlanEvaluator, request: P
     low, high = spend_limits(request.bounds, request.budget)
     if evaluator.risk:
         cur_draws = evaluator.outcome_draws(current)
-        rec_draws = evaluator.outcome_draws(recommendation.spend)
+        # the recommended plan as the optimizer planned it (R&F channels at its frequency), today's as it ran
+        rec_draws = evaluator.outcome_draws(recommendation.spend, recommendation.frequency)
         allocation = allocation_table(channels, current, recommendation.spend, cur_draws, rec_draws, low, high, width)
         comparison: dict[str, Any] = compare_plans(cur_draws, rec_draws, width)
     else:  # risk analysis off: posterior means only, the engine's own for the recommended plan

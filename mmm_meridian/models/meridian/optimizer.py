@@ -131,7 +131,7 @@ def optimize(mmm: Any, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np
         grid: a grid from :func:`shared_grid`; Meridian builds its own when the request's bounds fall outside it.
 
     Reach-and-frequency channels run at Meridian's optimal frequency (``use_optimal_frequency``, Meridian's default,
-    stated here so that a grid and a run always agree): see :func:`recommended_frequency`.
+    stated here so that a grid and a run always agree): the recommendation's ``frequency``.
     """
     optimizer = meridian_optimizer.BudgetOptimizer(mmm)
     kwargs: dict[str, Any] = {"budget": budget} if fixed_budget else {"target_mroi": float(target_mroi or 1.0)}
@@ -144,15 +144,10 @@ def optimize(mmm: Any, *, pct_of_spend: np.ndarray, lower: np.ndarray, upper: np
     spend = np.asarray(results.optimized_data["spend"], dtype=np.float64)
     total = float(results.optimized_data.attrs.get("budget", spend.sum()))
     mean = np.asarray(results.optimized_data["incremental_outcome"].sel(metric="mean"), dtype=np.float64)
+    optimal = results.optimization_grid.optimal_frequency
     return Recommendation(spend, total, float(results.optimization_grid.spend_step_size), mean,
-                          NativeResult(results))
-
-
-def recommended_frequency(recommendation: Recommendation) -> np.ndarray | None:
-    """The average weekly frequency per reach-and-frequency channel that the recommendation runs at (Meridian's
-    optimal frequency), or None when the model has no R&F channel."""
-    optimal = recommendation.native.results.optimization_grid.optimal_frequency
-    return None if optimal is None else np.asarray(optimal, dtype=np.float64)
+                          NativeResult(results),
+                          frequency=None if optimal is None else np.asarray(optimal, dtype=np.float64))
 
 
 class PlanEvaluator:

@@ -56,6 +56,11 @@ CURVE_POINTS_BEYOND_2X = 40
 CURVE_PADDING = 0.5  # Meridian's SPEND_CONSTRAINT_PADDING: curves run a little past the largest upper bound
 
 
+def _no_frequency(frequency: np.ndarray | None) -> None:
+    if frequency is not None:
+        raise ValueError("the PyMC engine has no reach-and-frequency channels: a plan's frequency must be None")
+
+
 class PlanEvaluator:
     """Incremental revenue of any spend plan on a fixed subset of posterior draws (paired across plans).
 
@@ -77,19 +82,22 @@ class PlanEvaluator:
         plan = np.asarray(plan, dtype=np.float64)
         return np.divide(plan, self.historical, out=np.zeros_like(plan), where=self.historical > 0)
 
-    def outcome_draws(self, plan: np.ndarray) -> np.ndarray:
-        """(draw, channel) incremental revenue of ``plan`` on the kept draws.
+    def outcome_draws(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
+        """(draw, channel) incremental revenue of ``plan`` on the kept draws (``frequency``: always None here, the
+        PyMC engine has no reach-and-frequency channels).
 
         Raises:
             RuntimeError: the risk analysis is off.
         """
+        _no_frequency(frequency)
         if not self.risk:
             raise RuntimeError("the risk analysis is off (optimization.sensitivity.enabled=false): no draws to "
                                "compare")
         return self.posterior.contribution(self._ratio(plan), draws=self.draws)
 
-    def outcome_mean(self, plan: np.ndarray) -> np.ndarray:
+    def outcome_mean(self, plan: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
         """Posterior-mean incremental revenue per channel of ``plan`` (every draw)."""
+        _no_frequency(frequency)
         return self.posterior.contribution(self._ratio(plan)).mean(axis=0)
 
 
