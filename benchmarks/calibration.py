@@ -50,6 +50,23 @@ def summarise(channels: pd.DataFrame) -> pd.DataFrame:
         channels=("covered", "size")).reset_index()
 
 
+def run_calibration(seeds: list[int], kinds: list[str], preset: str, backend: str = "jax", roi_se: float = 0.25,
+                    extra: list[str] | None = None) -> pd.DataFrame:
+    """Every (kind, seed) fitted without and with its lift tests, one fit at a time; the per-channel ROI table with
+    the truth (``covered``, ``abs_rel_error``) and the variant."""
+    tests = lift_tests(roi_se)
+    frames = []
+    with tempfile.TemporaryDirectory(prefix="mmm-calibration-") as tmp:
+        for kind in kinds:
+            for seed in seeds:
+                for variant in VARIANTS:
+                    frames.append(fit_one(kind, seed, variant, preset, backend, Path(tmp), extra or [],
+                                          experiments=tests, calibrate=variant == "calibrated"))
+    channels = pd.concat(frames, ignore_index=True)
+    channels["covered"] = channels["covered"].astype(bool)
+    return channels
+
+
 def main() -> int:
     parser = study_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]), "default")
     parser.add_argument("--backend", default="jax", choices=["jax", "pymc"])
@@ -58,17 +75,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.quick:
         args.seeds, args.models, args.preset = args.seeds[:1], ["national"], "fast"
-    tests = lift_tests(args.roi_se)
-    frames = []
-    with tempfile.TemporaryDirectory(prefix="mmm-calibration-") as tmp:
-        for kind in args.models:
-            for seed in args.seeds:
-                for variant in VARIANTS:
-                    frames.append(fit_one(kind, seed, variant, args.preset, args.backend, Path(tmp),
-                                          QUICK if args.quick else [], experiments=tests,
-                                          calibrate=variant == "calibrated"))
-    channels = pd.concat(frames, ignore_index=True)
-    channels["covered"] = channels["covered"].astype(bool)
+    channels = run_calibration(args.seeds, args.models, args.preset, args.backend, args.roi_se,
+                               QUICK if args.quick else [])
     pd.set_option("display.width", 160)
     print(channels[["kind", "seed", "variant", "channel", "true_roi", "roi_mean", "roi_lo_90", "roi_hi_90",
                     "covered", "max_rhat", "divergences"]].round(3).to_string(index=False))
