@@ -80,8 +80,11 @@ def cap_outliers(std: pd.DataFrame, cfg: MMMConfig, frequency: str, log: Cleanin
             skip = exempt[rows] | placeholder[rows] if col == F.REVENUE else exempt[rows]
             values = std.loc[rows, col].astype(float)
             level = local_level(values, skip, frequency).to_numpy()
-            judged = ~skip & (level > 0) & values.notna().to_numpy()
-            ratio = np.where(judged, values.to_numpy() / np.where(level > 0, level, 1.0), np.nan)
+            # A subnormal level (below float64's smallest normal number) has too few digits for level x cap to be
+            # the cap: no level to judge against, like a zero one (found by the property tests, not by real data).
+            has_level = level >= np.finfo(np.float64).tiny
+            judged = ~skip & has_level & values.notna().to_numpy()
+            ratio = np.where(judged, values.to_numpy() / np.where(has_level, level, 1.0), np.nan)
             cap = cap_ratio(ratio[judged], cfg)
             if cap is None:
                 log.warn(f"{geo} {col}: fewer than {oc.min_context_rows} values outside promotions; not capped")

@@ -122,7 +122,7 @@ def test_target_mroi_is_the_marginal_roi_meridian_spends_down_to(make_cfg, monke
             spend = np.full(6, 100.0)
             outcome = SimpleNamespace(sel=lambda metric: np.zeros(6))
             data = type("Data", (dict,), {"attrs": {}})({"spend": spend, "incremental_outcome": outcome})
-            return SimpleNamespace(optimized_data=data, optimization_grid=SimpleNamespace(spend_step_size=1.0))
+            return SimpleNamespace(optimized_data=data, optimization_grid=SimpleNamespace(spend_step_size=1.0, optimal_frequency=None))
 
     monkeypatch.setattr(mo.meridian_optimizer, "BudgetOptimizer", FakeBudgetOptimizer)
     historical = np.array([100.0, 200.0, 300.0, 250.0, 150.0, 120.0])
