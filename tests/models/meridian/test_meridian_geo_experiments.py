@@ -23,6 +23,11 @@ MEDIA_TEST = (20, 27)  # Channel0's weeks
 RF_TEST = (30, 35)  # rf_video's weeks
 
 
+# A 3-geo model with every cause takes about a minute to build and answer: slow. The national file covers the
+# calibration itself; the PyMC engine's fit tests cover geo experiments in the default suite.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def inputs() -> pd.DataFrame:
     return geo_inputs()
