@@ -149,7 +149,12 @@ def build_shared_grid(engine: Engine, mmm: Any, opt: OptimizationConfig, channel
     if not requests:
         return None
     highest = np.max([spend_limits(r.bounds, r.budget)[1] for r in requests], axis=0)
-    return engine.shared_grid(mmm, historical, highest, max(r.budget for r in requests), opt.gtol)
+    largest, smallest = max(r.budget for r in requests), min(r.budget for r in requests)
+    # Meridian's spend step is the power of ten above gtol x the grid's budget, and every plan on the shared grid
+    # takes that step: built at the largest scenario's budget, a +20 % scenario can make it 10x coarser than gtol
+    # asks for the others (on the real Conjura brand: 10M steps, which rounded three small channels' bounds to 0 and
+    # cut them by 100 %). Built at the smallest budget's tolerance, every plan gets at least its own resolution.
+    return engine.shared_grid(mmm, historical, highest, largest, opt.gtol * smallest / largest)
 
 
 def scenario_rows(engine: Engine, mmm: Any, evaluator: Any, opt: OptimizationConfig, channels: list[str], historical: np.ndarray,
