@@ -64,6 +64,7 @@ def test_pymc_engine_runs_every_stage_with_meridians_contract(make_cfg):
     assert "Second opinion" not in text  # off unless model.second_opinion asks (tests/test_end_to_end.py)
 
 
+@pytest.mark.slow  # about 3 minutes: two whole fits through Hydra's multirun; each engine's stages run in the suite
 def test_a_sweep_over_the_engines_holds_both_roi_sets(tmp_path):
     # Hydra's multirun with fits: each job fits in its own folder, and the sweep table compares their ROIs.
     command = [sys.executable, "-m", "mmm_meridian", "stage=train", "-m", "model.backend=meridian,pymc",

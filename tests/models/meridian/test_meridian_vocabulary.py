@@ -255,6 +255,7 @@ def test_a_spec_without_the_vocabulary_builds_the_plain_model() -> None:
     assert ENGINE.channel_names(mmm) == list(MEDIA)
 
 
+@pytest.mark.slow  # builds a second model with every cause (20 s)
 def test_a_fit_of_fewer_weeks_keeps_the_experiment_weeks_it_has(inputs: pd.DataFrame, spec: FeatureSpec) -> None:
     """Rolling splits and windowed refits fit part of the period: the calibration follows the weeks they have."""
     times = pd.to_datetime(inputs["time"])
