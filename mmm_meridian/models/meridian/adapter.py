@@ -33,6 +33,7 @@ from mmm_meridian.feature_spec import (
     reach_column,
     spend_column,
 )
+from mmm_meridian.tables.experiments import covered_weeks
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # TF backend deprecation notice: logged by the stage instead
@@ -209,16 +210,10 @@ def build_holdout(spec: FeatureSpec, holdout_start: str | None, times: Sequence[
 
 
 def window_weeks(window: Sequence[Sequence[str]], times: Sequence[str]) -> list[str]:
-    """The model's weeks (ISO week starts, in ``times``) that overlap any ``[start, end]`` range of ``window``.
-
-    Ranges are inclusive dates; a week overlaps when it starts on or before ``end`` and ends (6 days after its start)
-    on or after ``start``, so week-start bounds select exactly the weeks they name and a mid-week date selects its week.
-    """
-    starts = pd.to_datetime(list(times))
-    inside = np.zeros(len(starts), dtype=bool)
-    for first, last in window:
-        inside |= (starts <= pd.Timestamp(last)) & (starts + pd.Timedelta(days=6) >= pd.Timestamp(first))
-    return [t for t, keep in zip(times, inside, strict=True) if keep]
+    """The model's weeks (ISO week starts, in ``times``) that overlap any inclusive ``[start, end]`` range of
+    ``window``: the experiments file's week rule (:func:`mmm_meridian.tables.experiments.covered_weeks`)."""
+    covered = {week.strftime("%Y-%m-%d") for first, last in window for week in covered_weeks(first, last, times)}
+    return [t for t in times if t in covered]
 
 
 def build_calibration(channels: Sequence[ChannelInput], times: Sequence[str]) -> Any:
