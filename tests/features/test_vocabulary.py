@@ -138,7 +138,7 @@ def test_lift_tests_become_the_tested_channels_roi_prior_through_the_pipeline(ma
     assert all(p.roi_source == "roi_bounds" for name, p in priors.items() if name != "tiktok")
     assert [(e.row, e.channel, e.roi) for e in spec.experiments] == [(1, "tiktok", 1.5), (2, "tiktok", 0.9)]
     summary = json.loads((store.stage_dir("features") / "manifest.json").read_text())
-    assert "ingest" in summary["inputs"] or summary["inputs"]  # features is keyed on ingest's experiments too
+    assert set(summary["inputs"]) == {"ingest", "transform"}  # features is keyed on ingest's experiments too
     # without experiments the same data keeps its roi_bounds prior
     plain = make_cfg()
     plain_store = ArtifactStore(plain.paths.artifacts + "_plain")
