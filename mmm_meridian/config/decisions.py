@@ -250,9 +250,41 @@ class BusinessChecksConfig:
 
 
 @dataclass
+class RefitSamplerConfig:
+    """Caps on the sampler of evaluate's holdout refits (temporal, rolling-origin, geo, second opinion): a refit
+    samples with ``training.sampler``, each count lowered to its cap here (null: no cap). A refit only scores
+    held-out weeks, and its cost is mostly NUTS's adaptation and compilation, so the defaults (the default preset's
+    counts) leave the fast and default presets' refits as they are and bring the production preset's 10 chains x
+    3,500 iterations down to 4 x 2,000 (benchmarks/RESULTS.md, "Evaluate's holdout refit"). A refit is still judged
+    by the convergence gate (``complexity.identifiability``); the deck names the sampler that scored the holdout."""
+
+    max_chains: Optional[int] = 4
+    max_adapt: Optional[int] = 500
+    max_burnin: Optional[int] = 500
+    max_keep: Optional[int] = 1000
+
+    def __post_init__(self) -> None:
+        for name in _REFIT_CAPS:
+            if getattr(self, name) is not None:
+                check_positive_int(f"evaluation.refit_sampler.{name}", getattr(self, name))
+
+    def capped(self, sampler: dict[str, Any]) -> dict[str, Any]:
+        """``sampler`` (``training.sampler`` as a job holds it) with each count lowered to its cap."""
+        out = dict(sampler)
+        for cap, key in _REFIT_CAPS.items():
+            if getattr(self, cap) is not None:
+                out[key] = min(int(out[key]), getattr(self, cap))
+        return out
+
+
+_REFIT_CAPS = {"max_chains": "n_chains", "max_adapt": "n_adapt", "max_burnin": "n_burnin", "max_keep": "n_keep"}
+
+
+@dataclass
 class EvaluationConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     validation_strategies: ValidationStrategiesConfig = field(default_factory=ValidationStrategiesConfig)
+    refit_sampler: RefitSamplerConfig = field(default_factory=RefitSamplerConfig)
     digital_checks: DigitalChecksConfig = field(default_factory=DigitalChecksConfig)
     business_checks: BusinessChecksConfig = field(default_factory=BusinessChecksConfig)
 

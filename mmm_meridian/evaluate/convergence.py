@@ -6,7 +6,8 @@ same parameter set. What the evaluate stage records next to a strategy's metrics
 
     "convergence": {"source": "refit", "converged": false, "max_rhat": 1.02, "min_ess": 145, "divergences": 0,
                     "failures": ["min ESS 145 < 400"], "worst": "mu_t (R-hat 1.019, ESS 145), ...",
-                    "thresholds": {...}, "on_failure": "warn"}
+                    "thresholds": {...}, "on_failure": "warn",
+                    "sampler": "4 chains x 500 kept draws (500 adaptation, 200 burn-in)"}
 
 and, when it did not converge, ``"status": "refit not converged"`` beside the metrics, a ``caveat`` on each of the
 strategy's checks and a failed ``refit_convergence`` check. The effective ``on_failure`` is the main fit's
@@ -45,7 +46,16 @@ def summarise(diagnostics: dict[str, Any], source: str, policy: str) -> dict[str
     return {"source": source, "converged": bool(d.converged), "max_rhat": _number(d.max_rhat),
             "min_ess": _number(d.min_ess), "divergences": int(d.divergences), "failures": list(d.failures),
             "worst": describe_worst(d, 3), "thresholds": {k: v for k, v in d.thresholds.items() if k != "on_failure"},
-            "on_failure": policy}
+            "on_failure": policy, "sampler": sampler_words(diagnostics.get("sampler"))}
+
+
+def sampler_words(sampler: dict[str, Any] | None) -> str | None:
+    """``4 chains x 500 kept draws (500 adaptation, 200 burn-in)``: the sampler that produced a fit, as the deck
+    names it (None when the diagnostics do not say)."""
+    if not isinstance(sampler, dict) or not all(k in sampler for k in ("n_chains", "n_adapt", "n_burnin", "n_keep")):
+        return None
+    return (f"{sampler['n_chains']} chains x {sampler['n_keep']:,} kept draws ({sampler['n_adapt']:,} adaptation, "
+            f"{sampler['n_burnin']:,} burn-in)")
 
 
 def describe(record: dict[str, Any]) -> str:

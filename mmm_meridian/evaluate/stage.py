@@ -81,7 +81,9 @@ class Evaluator:
 
         engine = engine or self.engine
         plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
-        base = dataclasses.replace(self.base_job(), engine=engine.name, runtime=plan.to_dict())
+        base = self.base_job()
+        base = dataclasses.replace(base, engine=engine.name, runtime=plan.to_dict(),
+                                   sampler=self.ev.refit_sampler.capped(base.sampler))
         job = refit_job(base, f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
         self.ctx.log.info("evaluate: %s: refitting (%s engine) in a separate process", name, engine.name)
         return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
@@ -301,7 +303,7 @@ def run(ctx: Any) -> dict[str, Any]:
         raise EvaluationGateError(
             f"holdout refit(s) did not converge, so their scores do not measure the model: {'; '.join(unconverged)}",
             where=str(Path("evaluate") / "metrics.json"),
-            fix=f"{convergence.ADVICE} (the refits use training.sampler, as the main fit does); or set complexity.identifiability.on_failure=warn to keep the scores, "
+            fix=f"{convergence.ADVICE} (the refits use training.sampler, capped by evaluation.refit_sampler); or set complexity.identifiability.on_failure=warn to keep the scores, "
                 f"marked '{convergence.NOT_CONVERGED}' in metrics.json, the log and the deck")
     if blocking_failed:
         raise EvaluationGateError(f"blocking check(s) failed: {blocking_failed}", where=str(Path("evaluate") /

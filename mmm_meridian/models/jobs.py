@@ -97,7 +97,10 @@ def sampler_values(cfg: Any) -> dict[str, Any]:
 
 
 def sampler_settings(job: FitJob) -> SamplerSettings:
-    return SamplerSettings(**job.sampler, chain_batch_size=job.chain_batch_size,
+    """The job's sampler; prior draws only for a model that is saved: they serve the saved model's prior-vs-posterior
+    pages and nothing a refit or rolling split writes reads them (500 prior draws cost several seconds per fit)."""
+    sampler = {**job.sampler, "n_prior_draws": job.sampler["n_prior_draws"] if job.save_model else 0}
+    return SamplerSettings(**sampler, chain_batch_size=job.chain_batch_size,
                            reconstruction_batch_size=job.reconstruction_batch_size)
 
 

@@ -121,15 +121,16 @@ def verdict(metric: str, value: float, threshold: Any, passed: Any, caveat: str 
 
 
 def refit_convergence(metrics: dict[str, Any] | None) -> pd.DataFrame:
-    """The convergence of each fit behind evaluate's scores: ``fit, source, converged, max_rhat, min_ess, failures``
-    (one row per strategy, one per rolling split)."""
+    """The convergence of each fit behind evaluate's scores: ``fit, source, converged, max_rhat, min_ess, failures,
+    sampler`` (one row per strategy, one per rolling split; ``sampler`` in words)."""
     rows = []
 
     def add(name: str, record: Any) -> None:
         if isinstance(record, dict) and isinstance(record.get("converged"), bool):
             rows.append({"fit": name, "source": record.get("source", ""), "converged": record["converged"],
                          "max_rhat": record.get("max_rhat"), "min_ess": record.get("min_ess"),
-                         "failures": "; ".join(record.get("failures") or [])})
+                         "failures": "; ".join(record.get("failures") or []),
+                         "sampler": record.get("sampler") or "not recorded"})
 
     for strategy, doc in ((metrics or {}).get("strategies") or {}).items():
         if not isinstance(doc, dict):
@@ -138,7 +139,7 @@ def refit_convergence(metrics: dict[str, Any] | None) -> pd.DataFrame:
         for i, split in enumerate(doc.get("splits") or []):
             if isinstance(split, dict):
                 add(f"{strategy} split {split.get('index', i)}", split.get("convergence"))
-    return pd.DataFrame(rows, columns=["fit", "source", "converged", "max_rhat", "min_ess", "failures"])
+    return pd.DataFrame(rows, columns=["fit", "source", "converged", "max_rhat", "min_ess", "failures", "sampler"])
 
 
 def _records(node: Any, key_name: str) -> list[dict[str, Any]]:

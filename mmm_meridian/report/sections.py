@@ -476,11 +476,11 @@ def model_quality(deck: Deck, data: ReportData) -> None:
         fits = quality.refit_convergence(data.inputs.metrics)
         if not fits.empty:
             deck.heading("Convergence of the fits behind these scores", 2)
-            deck.table(["Fit", "Largest R-hat", "Smallest ESS", "Result"],
-                       [[label(r.fit), ratio(r.max_rhat, 3), ratio(r.min_ess, 0),
+            deck.table(["Fit", "Sampler", "Largest R-hat", "Smallest ESS", "Result"],
+                       [[label(r.fit), r.sampler, ratio(r.max_rhat, 3), ratio(r.min_ess, 0),
                          "converged" if r.converged else f"NOT CONVERGED ({r.failures}): its scores above are not a "
                                                          "clean measure of accuracy"]
-                        for r in fits.itertuples()], widths=[0.3, 0.14, 0.14, 0.42])
+                        for r in fits.itertuples()], widths=[0.2, 0.26, 0.1, 0.1, 0.34])
     diag = data.inputs.diagnostics
     deck.heading("Sampler convergence", 2)
     if diag is None:

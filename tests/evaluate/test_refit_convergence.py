@@ -76,7 +76,7 @@ def run(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_ess: floa
     FakeEvaluator.refit_diagnostics = diagnostics(min_ess)
     monkeypatch.setattr(stage, "Evaluator", FakeEvaluator)
     out = tmp_path / "evaluate"
-    out.mkdir()
+    out.mkdir(parents=True)
     ctx = StageContext(cfg, "evaluate", ArtifactStore(cfg.paths.artifacts), StageWriter("evaluate", out), {},
                        logging.getLogger("test.evaluate"))
     return ctx, out
@@ -111,6 +111,59 @@ def test_unconverged_refit_stops_the_stage_when_the_gate_fails(make_cfg, tmp_pat
     doc = json.loads((out / "metrics.json").read_text())  # written before stopping, for the user to read
     assert doc["strategies"]["temporal_holdout"]["status"] == "refit not converged"
     assert doc["blocking_failed"] == ["refit_convergence"]
+
+
+def refit_job_sampler(make_cfg, tmp_path, monkeypatch, *overrides: str) -> tuple[dict, dict]:
+    """The sampler of the job the real ``Evaluator.refit`` hands to the refit process, and training.sampler's."""
+    from mmm_meridian.evaluate import refit as refit_module
+    from mmm_meridian.models.jobs import FitJob, sampler_values
+
+    ctx, _ = run(make_cfg, tmp_path, monkeypatch, 812.0, *overrides)
+    evaluator = FakeEvaluator(ctx)
+    evaluator.engine = SimpleNamespace(name="meridian", child_env=lambda plan: {})
+    evaluator.plan = SimpleNamespace(to_dict=lambda: {})
+    training = sampler_values(ctx.cfg)
+    evaluator._base = FitJob("model_inputs.parquet", "feature_spec.json", training, {}, {})
+    jobs = []
+    monkeypatch.setattr(refit_module, "run_refit", lambda job, *args: jobs.append(job))
+    super(FakeEvaluator, evaluator).refit("temporal_holdout", holdout_weeks=HELD)  # the real Evaluator.refit
+    assert jobs[0].holdout_weeks == HELD
+    return jobs[0].sampler, training
+
+
+def test_refits_cap_the_production_sampler_at_the_default_presets_counts(make_cfg, tmp_path, monkeypatch):
+    sampler, training = refit_job_sampler(make_cfg, tmp_path, monkeypatch, "training=production")
+    assert (training["n_chains"], training["n_adapt"], training["n_burnin"]) == (10, 2000, 500)
+    assert sampler == {**training, "n_chains": 4, "n_adapt": 500, "n_burnin": 500, "n_keep": 1000}
+
+
+def test_refit_caps_lower_only_what_is_above_them(make_cfg, tmp_path, monkeypatch):
+    # training=fast (2 x 200+100+200) is under the default caps: the refit samples as the main fit does
+    sampler, training = refit_job_sampler(make_cfg, tmp_path, monkeypatch)
+    assert sampler == training
+    sampler, training = refit_job_sampler(make_cfg, tmp_path / "b", monkeypatch, "evaluation.refit_sampler.max_keep=50",
+                                          "evaluation.refit_sampler.max_chains=null")
+    assert sampler == {**training, "n_keep": 50}
+    sampler, training = refit_job_sampler(make_cfg, tmp_path / "c", monkeypatch, "training=production",
+                                          "evaluation.refit_sampler.max_chains=null",
+                                          "evaluation.refit_sampler.max_adapt=null")
+    assert sampler == {**training, "n_keep": 1000} and sampler["n_chains"] == 10 and sampler["n_adapt"] == 2000
+
+
+def test_refit_sampler_caps_must_be_positive(make_cfg):
+    from mmm_meridian.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="evaluation.refit_sampler.max_keep"):
+        make_cfg("evaluation.refit_sampler.max_keep=0")
+
+
+def test_the_record_names_the_sampler_that_scored_the_holdout(make_cfg, tmp_path, monkeypatch):
+    ctx, out = run(make_cfg, tmp_path, monkeypatch, 812.0)
+    FakeEvaluator.refit_diagnostics = {**diagnostics(812.0), "sampler": {"n_chains": 4, "n_adapt": 500,
+                                                                          "n_burnin": 200, "n_keep": 500, "seed": 1}}
+    stage.run(ctx)
+    record = json.loads((out / "metrics.json").read_text())["strategies"]["temporal_holdout"]["convergence"]
+    assert record["sampler"] == "4 chains x 500 kept draws (500 adaptation, 200 burn-in)"
 
 
 def test_converged_refit_is_recorded_without_a_caveat(make_cfg, tmp_path, monkeypatch):

@@ -19,7 +19,8 @@ def unconverged_metrics() -> dict:
     """What evaluate writes for a temporal refit that failed its convergence gate under on_failure=warn."""
     record = {"source": "refit", "converged": False, "max_rhat": 1.029, "min_ess": 95.0, "divergences": 0,
               "failures": ["min ESS 95 < 400"], "worst": "mu_t (R-hat 1.020, ESS 100)",
-              "thresholds": {"max_rhat": 1.1, "min_ess": 400.0, "max_divergences_pct": 1.0}, "on_failure": "warn"}
+              "thresholds": {"max_rhat": 1.1, "min_ess": 400.0, "max_divergences_pct": 1.0}, "on_failure": "warn",
+              "sampler": "2 chains x 200 kept draws (200 adaptation, 100 burn-in)"}
     holdout = {"n": 13, "mape": 0.0589, "wmape": 0.0601, "r2": 0.14, "coverage": 0.4615,
                "thresholds": {"mape": 0.15, "coverage": 0.8}, "passed": {"mape": True, "coverage": False}}
     in_sample = {"n": 143, "mape": 0.0277, "wmape": 0.0278, "r2": 0.898, "coverage": 0.867,
@@ -38,7 +39,8 @@ def test_metric_rows_carry_thresholds_verdicts_and_the_refit_caveat():
     assert rows.loc[("strategies/temporal_holdout/in_sample", "mape"), "caveat"] == "refit not converged"
     fits = quality.refit_convergence(unconverged_metrics())
     assert fits.to_dict("records") == [{"fit": "temporal_holdout", "source": "refit", "converged": False,
-                                        "max_rhat": 1.029, "min_ess": 95.0, "failures": "min ESS 95 < 400"}]
+                                        "max_rhat": 1.029, "min_ess": 95.0, "failures": "min ESS 95 < 400",
+                                        "sampler": "2 chains x 200 kept draws (200 adaptation, 100 burn-in)"}]
 
 
 def test_verdict_words():
@@ -62,6 +64,8 @@ def test_deck_says_in_words_that_a_figure_fails_and_that_its_refit_did_not_conve
     assert "REFIT NOT CONVERGED: not a clean score; FAILS: only 46 % of actual weeks fall inside the 80 % interval" \
         in text
     assert "NOT CONVERGED (min ESS 95 < 400): its scores above are not a clean measure of accuracy" in text
+    # which sampler scored the holdout (evaluation.refit_sampler over training.sampler)
+    assert "2 chains x 200 kept draws (200" in " ".join(text.split())
     assert "weak: explains only 14 % of the week-to-week variation" in text
     assert "come from a fit that did not converge (min ESS 95 < 400)" in text  # the caveats page
     # the summary's caveat says which figure failed in words, not as a metrics.json path

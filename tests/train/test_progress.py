@@ -35,3 +35,30 @@ def test_heartbeat_logs_elapsed_and_time_left_then_stops(caplog: pytest.LogCaptu
     count = len(caplog.records)
     time.sleep(0.15)
     assert len(caplog.records) == count  # stopped with the block
+
+
+def test_only_a_saved_model_draws_the_prior():
+    """Prior draws serve the saved model's prior-vs-posterior pages; a refit or rolling split (save_model=False)
+    skips them, and Meridian's adapter then never calls sample_prior."""
+    from mmm_meridian.models.jobs import FitJob, sampler_settings
+    from mmm_meridian.models.meridian import adapter
+
+    sampler = {**FAST, "seed": 1, "n_prior_draws": 500, "max_tree_depth": 10, "nuts_sampler": "numpyro"}
+    main = FitJob("model_inputs.parquet", "feature_spec.json", sampler, {}, {})
+    assert sampler_settings(main).n_prior_draws == 500
+    refit = FitJob("model_inputs.parquet", "feature_spec.json", sampler, {}, {}, save_model=False)
+    assert sampler_settings(refit).n_prior_draws == 0
+
+    calls = []
+
+    class Model:
+        def sample_prior(self, n, seed):
+            calls.append(("prior", n))
+
+        def sample_posterior(self, **kwargs):
+            calls.append(("posterior", kwargs["n_keep"]))
+
+    timings = adapter.sample(Model(), n_chains=2, n_adapt=1, n_burnin=1, n_keep=3, seed=1, n_prior_draws=0)
+    assert calls == [("posterior", 3)] and timings["prior_seconds"] < 0.01
+    adapter.sample(Model(), n_chains=2, n_adapt=1, n_burnin=1, n_keep=3, seed=1, n_prior_draws=7)
+    assert calls[1:] == [("prior", 7), ("posterior", 3)]

@@ -349,7 +349,7 @@ def build_model(inputs: pd.DataFrame, spec: FeatureSpec, holdout_weeks: int = 0,
 def sample(mmm: Any, *, n_chains: int, n_adapt: int, n_burnin: int, n_keep: int, seed: int, n_prior_draws: int,
            max_tree_depth: int = 10, chain_batch_size: int | None = None,
            reconstruction_batch_size: int | None = None) -> dict[str, float]:
-    """Draw the prior, then the posterior with NUTS; returns the seconds each took.
+    """Draw the prior (none when ``n_prior_draws`` is 0), then the posterior with NUTS; returns the seconds each took.
 
     Raises:
         DataError: Meridian's EDA guardrail refused to fit (critical data issues).
@@ -357,7 +357,8 @@ def sample(mmm: Any, *, n_chains: int, n_adapt: int, n_burnin: int, n_keep: int,
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    mmm.sample_prior(n_prior_draws, seed=seed)
+    if n_prior_draws > 0:
+        mmm.sample_prior(n_prior_draws, seed=seed)
     timings["prior_seconds"] = time.perf_counter() - started
     chains: int | list[int] = n_chains
     if chain_batch_size is not None and chain_batch_size < n_chains:
