@@ -27,7 +27,7 @@ import common  # noqa: E402
 from mmm_meridian import models  # noqa: E402
 from mmm_meridian.config import load_config  # noqa: E402
 from mmm_meridian.evaluate.metrics import score, scored_in_sample  # noqa: E402
-from mmm_meridian.evaluate.refit import refit_job, run_refit  # noqa: E402
+from mmm_meridian.evaluate.refit import refit_job, run_refit  # noqa: E402 (waits for each refit)
 from mmm_meridian.models.jobs import job_from_config  # noqa: E402
 
 # name -> (n_chains, n_adapt, n_burnin, n_keep)

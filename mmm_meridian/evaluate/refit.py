@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from mmm_meridian.models.jobs import FitJob, run_in_subprocess
+from mmm_meridian.models.jobs import FitJob, SubprocessFit
 
 
 @dataclasses.dataclass
@@ -32,16 +32,36 @@ def refit_job(base: FitJob, label: str, *, holdout_weeks: int = 0, window: tuple
                                geo_holdout=geo_holdout, label=label)
 
 
-def run_refit(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> RefitResult:
-    """Run one refit job in a fresh process (:func:`mmm_meridian.models.jobs.run_in_subprocess`) and read its
-    outputs.
+class PendingRefit:
+    """A refit sampling in its own process (:class:`mmm_meridian.models.jobs.SubprocessFit`)."""
 
-    Raises:
-        UserError: the refit failed or ran past ``timeout_s`` (a UserError in the child keeps its message and fix).
-    """
-    diagnostics = run_in_subprocess(job, out_dir, env, timeout_s, job.label)
-    return RefitResult(pd.read_parquet(out_dir / "predictions.parquet"), pd.read_csv(out_dir / "roi.csv"),
-                       diagnostics)
+    def __init__(self, job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> None:
+        self.out_dir, self.timeout_s = out_dir, timeout_s
+        self.fit = SubprocessFit(job, out_dir, env, job.label)
+
+    def result(self) -> RefitResult:
+        """Wait for the refit and read its outputs.
+
+        Raises:
+            UserError: the refit failed or ran past ``timeout_s`` from its start (a UserError in the child keeps its
+                message and fix).
+        """
+        diagnostics = self.fit.wait(self.timeout_s)
+        return RefitResult(pd.read_parquet(self.out_dir / "predictions.parquet"),
+                           pd.read_csv(self.out_dir / "roi.csv"), diagnostics)
+
+    def stop(self) -> None:
+        self.fit.stop()
+
+
+def start_refit(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> PendingRefit:
+    """Start one refit job in a fresh process; :meth:`PendingRefit.result` collects it."""
+    return PendingRefit(job, out_dir, env, timeout_s)
+
+
+def run_refit(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> RefitResult:
+    """Run one refit job in a fresh process and read its outputs (see :meth:`PendingRefit.result`)."""
+    return start_refit(job, out_dir, env, timeout_s).result()
 
 
 def train_split_results(splits_dir: Path) -> list[dict[str, Any]] | None:

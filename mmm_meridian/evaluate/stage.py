@@ -4,7 +4,8 @@ Reads the train stage's saved model (and for refits the features stage's inputs,
 ``transform/clean.parquet``). Strategies (``evaluation.validation_strategies``):
 
 - temporal holdout: the last N weeks. The train model is scored directly when it already holds out exactly those
-  weeks (``model.holdout_weeks``); otherwise the same model is refitted with them held out, in a subprocess;
+  weeks (``model.holdout_weeks``); otherwise the same model is refitted with them held out, in a subprocess
+  started first, so it samples while this process imports the engine and loads the train model;
 - rolling origin over ``training.rolling_splits``: the train stage's per-split results when it wrote them, else one
   refit per split (each in its own process); metrics per split, their spread, and how much ROI moves between splits;
 - geo holdout (several geos): the last N weeks of every other geo held out of one refit, scored per geo.
@@ -45,6 +46,13 @@ class EvaluationGateError(UserError):
     """A check the user configured as blocking failed, or a holdout refit failed the convergence gate."""
 
 
+def _check_holdout_weeks(weeks: int, n_times: int) -> None:
+    if weeks >= n_times - 1:
+        raise UserError(f"evaluation.validation_strategies.temporal_holdout.weeks={weeks} leaves no weeks to fit "
+                        f"({n_times} weeks)", where="config key evaluation.validation_strategies.temporal_holdout",
+                        fix="hold out fewer weeks")
+
+
 def _last_weeks_mask(n_geos: int, n_times: int, weeks: int) -> np.ndarray:
     mask = np.zeros((n_geos, n_times), dtype=bool)
     mask[:, n_times - weeks:] = True
@@ -58,9 +66,9 @@ class Evaluator:
         self.ctx, self.cfg, self.ev = ctx, ctx.cfg, ctx.cfg.evaluation
         self.engine = models.for_config(ctx.cfg)
         self.plan = self.engine.plan(ctx.cfg.runtime)
-        self.engine.apply(self.plan)
-        self.mmm = self.engine.load(ctx.input_path("train", self.engine.model_file))
-        self.summary = self.engine.model_summary(self.mmm)
+        self.mmm: Any = None  # the train model and its summary: load()
+        self.summary: Any = None
+        self._early: Any = None  # the temporal refit started before the model was loaded: start_temporal_refit()
         self.blocking = list(self.ev.metrics.blocking)
         self.checks: list[Check] = []
         self.policy = convergence.on_failure(ctx.cfg)
@@ -68,16 +76,41 @@ class Evaluator:
         spec = json.loads(ctx.input_path("features", "feature_spec.json").read_text(encoding="utf-8"))
         self.excluded_weeks: dict[str, list[str]] = spec.get("excluded_weeks") or {}
         self.experiments = calibration.experiments_from_spec(spec)
+        self.spec_holdout_weeks = int(spec.get("holdout_weeks") or 0)
         self._base = None
+
+    def load(self) -> None:
+        """Import the engine and load the train model and its summary (about 15 s for Meridian on 2 cores)."""
+        self.engine.apply(self.plan)
+        self.mmm = self.engine.load(self.ctx.input_path("train", self.engine.model_file))
+        self.summary = self.engine.model_summary(self.mmm)
+
+    def start_temporal_refit(self) -> None:
+        """Start the temporal holdout's refit now, before :meth:`load`, when it is certainly needed (train's model
+        holds out other weeks than the strategy's), so loading and the other checks run while it samples."""
+        temporal = self.ev.validation_strategies.temporal_holdout
+        if not temporal.enabled or self.spec_holdout_weeks == temporal.weeks:
+            return  # disabled, or train's model may already hold out these weeks: temporal() decides after load()
+        inputs = self.ctx.input_path("features", SPEC_FILE).parent / "model_inputs.parquet"
+        n_times = pd.read_parquet(inputs, columns=[cols.TIME])[cols.TIME].nunique()
+        _check_holdout_weeks(temporal.weeks, n_times)
+        self._early = self.refit("temporal_holdout", wait=False, holdout_weeks=temporal.weeks)
+
+    def stop_refits(self) -> None:
+        """End a refit started early that nobody collected (the stage failed or was interrupted meanwhile)."""
+        if self._early is not None:
+            self._early.stop()
 
     def base_job(self) -> Any:
         if self._base is None:
             self._base = job_from_config(self.cfg, self.ctx.input_path("features", SPEC_FILE).parent, self.plan)
         return self._base
 
-    def refit(self, name: str, engine: Engine | None = None, **kwargs: Any) -> Any:
-        """Refit the main fit's job (``engine``: another engine's, for the second opinion) with a holdout."""
-        from mmm_meridian.evaluate.refit import refit_job, run_refit
+    def refit(self, name: str, engine: Engine | None = None, wait: bool = True, **kwargs: Any) -> Any:
+        """Refit the main fit's job (``engine``: another engine's, for the second opinion) with a holdout: its
+        :class:`~mmm_meridian.evaluate.refit.RefitResult`, or with ``wait=False`` the running refit
+        (:class:`~mmm_meridian.evaluate.refit.PendingRefit`)."""
+        from mmm_meridian.evaluate.refit import refit_job, start_refit
 
         engine = engine or self.engine
         plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
@@ -86,8 +119,9 @@ class Evaluator:
                                    sampler=self.ev.refit_sampler.capped(base.sampler))
         job = refit_job(base, f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
         self.ctx.log.info("evaluate: %s: refitting (%s engine) in a separate process", name, engine.name)
-        return run_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
-                         self.cfg.training.split_timeout_s)
+        pending = start_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
+                              self.cfg.training.split_timeout_s)
+        return pending.result() if wait else pending
 
     def second_opinion(self) -> dict[str, Any] | None:
         """The temporal holdout scored for ``model.second_opinion``'s engine too (None when it is off): both
@@ -131,11 +165,11 @@ class Evaluator:
     def temporal(self) -> dict[str, Any]:
         weeks = self.ev.validation_strategies.temporal_holdout.weeks
         n_geos, n_times = len(self.summary.geos), len(self.summary.times)
-        if weeks >= n_times - 1:
-            raise UserError(f"evaluation.validation_strategies.temporal_holdout.weeks={weeks} leaves no weeks to fit "
-                            f"({n_times} weeks)", where="config key evaluation.validation_strategies.temporal_holdout",
-                            fix="hold out fewer weeks")
-        if np.array_equal(self.engine.holdout_mask(self.mmm), _last_weeks_mask(n_geos, n_times, weeks)):
+        _check_holdout_weeks(weeks, n_times)
+        if self._early is not None:
+            refit, self._early = self._early.result(), None
+            predictions, source, diagnostics = refit.predictions, "refit", refit.diagnostics
+        elif np.array_equal(self.engine.holdout_mask(self.mmm), _last_weeks_mask(n_geos, n_times, weeks)):
             predictions = self.engine.predictive_table(self.mmm, self.ev.metrics.interval)
             source = convergence.MAIN_FIT
             diagnostics = self._main_fit()
@@ -273,6 +307,17 @@ def _format(check: Check) -> str:
 def run(ctx: Any) -> dict[str, Any]:
     """Stage entry point (see the module docstring)."""
     evaluator = Evaluator(ctx)
+    # The temporal refit samples in its own process while this one imports the engine, loads the model and runs
+    # the model-only checks (on the demo, 15 s of the stage's 100 s overlap the refit).
+    evaluator.start_temporal_refit()
+    try:
+        return _evaluate(ctx, evaluator)
+    finally:
+        evaluator.stop_refits()
+
+
+def _evaluate(ctx: Any, evaluator: Evaluator) -> dict[str, Any]:
+    evaluator.load()
     ev, strategies = evaluator.ev, evaluator.ev.validation_strategies
     doc: dict[str, Any] = {"interval": ev.metrics.interval, "strategies": {}}
     if strategies.temporal_holdout.enabled:

@@ -256,28 +256,59 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
     return FitResult(diagnostics=diagnostics.to_dict(), roi=roi, predictions=predictions, files=files)
 
 
+class SubprocessFit:
+    """``job`` running in a fresh Python process (:mod:`mmm_meridian.models.worker`) from construction on, so the
+    caller can work while it samples; :meth:`wait` collects it, :meth:`stop` ends it (a no-op once collected)."""
+
+    def __init__(self, job: FitJob, out_dir: Path, env: dict[str, str], what: str) -> None:
+        self.out_dir, self.what = out_dir, what
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="mmm-fit-")
+        job_path = job.write(Path(self._tmp.name) / "job.json")
+        command = [sys.executable, "-m", "mmm_meridian.models.worker", str(job_path), str(out_dir)]
+        self._started = time.monotonic()
+        self.process = subprocess.Popen(command, env=env)
+
+    def wait(self, timeout_s: float) -> dict:
+        """The fit's diagnostics once it has finished (``timeout_s`` counted from its start).
+
+        Raises:
+            UserError: the fit failed or ran past ``timeout_s`` (a UserError raised in the child keeps its message
+                and fix).
+        """
+        try:
+            returncode = self.process.wait(timeout=max(0.0, timeout_s - (time.monotonic() - self._started)))
+        except subprocess.TimeoutExpired as exc:
+            self.stop()
+            raise UserError(f"{self.what} did not finish within {timeout_s:.0f} s", where=str(self.out_dir),
+                            fix="raise training.split_timeout_s, use a lighter sampler preset or disable the "
+                                "strategy") from exc
+        except BaseException:  # Ctrl-C / SIGTERM while waiting: the fit does not outlive the stage
+            self.stop()
+            raise
+        self._tmp.cleanup()
+        error = self.out_dir / "error.json"
+        if returncode != 0:
+            detail = json.loads(error.read_text()) if error.is_file() else {"what": f"exit status {returncode}"}
+            error.unlink(missing_ok=True)
+            raise UserError(f"{self.what} failed: {detail.get('what', '')[-800:]}",
+                            where=detail.get("where") or str(self.out_dir), fix=detail.get("fix") or "see the log above")
+        return json.loads((self.out_dir / "diagnostics.json").read_text(encoding="utf-8"))
+
+    def stop(self) -> None:
+        """Kill the fit if it is still running and remove its job file."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._tmp.cleanup()
+
+
 def run_in_subprocess(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float, what: str) -> dict:
-    """Run ``job`` in a fresh Python process (:mod:`mmm_meridian.models.worker`) with ``env`` (the engine's
-    :meth:`~mmm_meridian.models.base.Engine.child_env`); returns its diagnostics.
+    """Run ``job`` in a fresh Python process (:class:`SubprocessFit`) with ``env`` (the engine's
+    :meth:`~mmm_meridian.models.base.Engine.child_env`) and wait for it; returns its diagnostics.
 
     Raises:
         UserError: the fit failed or ran past ``timeout_s`` (a UserError raised in the child keeps its message and
             fix).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mmm-fit-") as tmp:
-        job_path = job.write(Path(tmp) / "job.json")
-        command = [sys.executable, "-m", "mmm_meridian.models.worker", str(job_path), str(out_dir)]
-        try:
-            finished = subprocess.run(command, env=env, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise UserError(f"{what} did not finish within {timeout_s:.0f} s", where=str(out_dir),
-                            fix="raise training.split_timeout_s, use a lighter sampler preset or disable the "
-                                "strategy") from exc
-    error = out_dir / "error.json"
-    if finished.returncode != 0:
-        detail = json.loads(error.read_text()) if error.is_file() else {"what": f"exit status {finished.returncode}"}
-        error.unlink(missing_ok=True)
-        raise UserError(f"{what} failed: {detail.get('what', '')[-800:]}", where=detail.get("where") or str(out_dir),
-                        fix=detail.get("fix") or "see the log above")
-    return json.loads((out_dir / "diagnostics.json").read_text(encoding="utf-8"))
+    return SubprocessFit(job, out_dir, env, what).wait(timeout_s)

@@ -92,6 +92,14 @@ def test_experiments_come_from_the_feature_spec():
 class CalibrationEvaluator(stage.Evaluator):
     """The stage's Evaluator with no saved model and no strategies: only the calibration check has work to do."""
 
+    _early = None
+
+    def load(self) -> None:  # no saved model
+        pass
+
+    def start_temporal_refit(self) -> None:  # no strategies
+        pass
+
     def __init__(self, ctx: Any) -> None:
         self.ctx, self.cfg, self.ev = ctx, ctx.cfg, ctx.cfg.evaluation
         self.engine = SimpleNamespace(experiment_roi=model_roi)

@@ -65,6 +65,14 @@ class FakeEvaluator(stage.Evaluator):
         self.excluded_weeks = {"national": EXCLUDED}
         self.experiments = []  # no lift tests: no calibration check
 
+    _early = None
+
+    def load(self) -> None:  # no saved model
+        pass
+
+    def start_temporal_refit(self) -> None:  # the stand-in refit answers at once, when temporal() asks
+        pass
+
     def refit(self, name: str, **kwargs: Any) -> RefitResult:
         return RefitResult(predictions(), pd.DataFrame({"channel": ["tv"], "roi_mean": [1.0]}),
                            self.refit_diagnostics)
@@ -125,8 +133,8 @@ def refit_job_sampler(make_cfg, tmp_path, monkeypatch, *overrides: str) -> tuple
     training = sampler_values(ctx.cfg)
     evaluator._base = FitJob("model_inputs.parquet", "feature_spec.json", training, {}, {})
     jobs = []
-    monkeypatch.setattr(refit_module, "run_refit", lambda job, *args: jobs.append(job))
-    super(FakeEvaluator, evaluator).refit("temporal_holdout", holdout_weeks=HELD)  # the real Evaluator.refit
+    monkeypatch.setattr(refit_module, "start_refit", lambda job, *args: jobs.append(job))
+    super(FakeEvaluator, evaluator).refit("temporal_holdout", wait=False, holdout_weeks=HELD)  # the real one
     assert jobs[0].holdout_weeks == HELD
     return jobs[0].sampler, training
 
@@ -164,6 +172,62 @@ def test_the_record_names_the_sampler_that_scored_the_holdout(make_cfg, tmp_path
     stage.run(ctx)
     record = json.loads((out / "metrics.json").read_text())["strategies"]["temporal_holdout"]["convergence"]
     assert record["sampler"] == "4 chains x 500 kept draws (500 adaptation, 200 burn-in)"
+
+
+class EarlyEvaluator(FakeEvaluator):
+    """Train's model holds out no weeks, so the temporal refit is certainly needed: the real
+    ``start_temporal_refit`` starts it (a stand-in that records when it is started, collected or stopped)."""
+
+    events: list[str] = []
+    fail_to_load = False
+    spec_holdout_weeks = 0
+    start_temporal_refit = stage.Evaluator.start_temporal_refit
+
+    def load(self) -> None:
+        self.events.append("loaded")
+        if self.fail_to_load:
+            raise RuntimeError("the model file is unreadable")
+
+    def refit(self, name: str, wait: bool = True, **kwargs: Any) -> Any:
+        events = self.events
+        events.append(f"started {name} wait={wait} weeks={kwargs['holdout_weeks']}")
+        result = RefitResult(predictions(), pd.DataFrame({"channel": ["tv"], "roi_mean": [1.0]}), diagnostics(812.0))
+
+        class Pending:
+            def result(self) -> RefitResult:
+                events.append("collected")
+                return result
+
+            def stop(self) -> None:
+                events.append("stopped")
+
+        return Pending()
+
+
+def early_context(make_cfg, tmp_path, monkeypatch):
+    ctx, out = run(make_cfg, tmp_path, monkeypatch, 812.0)
+    monkeypatch.setattr(stage, "Evaluator", EarlyEvaluator)
+    (tmp_path / "features").mkdir()
+    pd.DataFrame({"time": WEEKS}).to_parquet(tmp_path / "features" / "model_inputs.parquet")
+    ctx.input_path = lambda stage_name, name: tmp_path / stage_name / name
+    EarlyEvaluator.events = []
+    return ctx, out
+
+
+def test_the_temporal_refit_samples_while_the_model_loads(make_cfg, tmp_path, monkeypatch):
+    ctx, out = early_context(make_cfg, tmp_path, monkeypatch)
+    stage.run(ctx)
+    assert EarlyEvaluator.events == [f"started temporal_holdout wait=False weeks={HELD}", "loaded", "collected"]
+    temporal = json.loads((out / "metrics.json").read_text())["strategies"]["temporal_holdout"]
+    assert temporal["source"] == "refit" and temporal["holdout"]["mape"] == pytest.approx(0.2)
+
+
+def test_an_early_refit_is_stopped_when_the_stage_fails_before_collecting_it(make_cfg, tmp_path, monkeypatch):
+    ctx, _ = early_context(make_cfg, tmp_path, monkeypatch)
+    monkeypatch.setattr(EarlyEvaluator, "fail_to_load", True)
+    with pytest.raises(RuntimeError, match="unreadable"):
+        stage.run(ctx)
+    assert EarlyEvaluator.events[-2:] == ["loaded", "stopped"] and "collected" not in EarlyEvaluator.events
 
 
 def test_converged_refit_is_recorded_without_a_caveat(make_cfg, tmp_path, monkeypatch):

@@ -177,9 +177,16 @@ import signal, subprocess, sys
 # Python's own handler so the test measures the pipeline, not how pytest itself was started.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from mmm_meridian.cli import _interrupted, sigterm_raises
+import tempfile, time
+from pathlib import Path
+from mmm_meridian.models.jobs import SubprocessFit
 with sigterm_raises():
-    try:  # called as mmm_meridian.train.rolling and evaluate.refit call a fit's worker process
-        subprocess.run([sys.executable, "-c", "import time; time.sleep(300)"], timeout=600, check=False)
+    try:  # waited on as mmm_meridian.train.rolling and evaluate.refit wait on a fit's worker process
+        fit = SubprocessFit.__new__(SubprocessFit)  # a sleeping child stands in for the worker
+        fit.out_dir, fit.what, fit._tmp = Path(tempfile.mkdtemp()), "fit", tempfile.TemporaryDirectory()
+        fit._started = time.monotonic()
+        fit.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        fit.wait(600)
     except KeyboardInterrupt as exc:
         sys.exit(_interrupted("train", exc))
 sys.exit(0)
@@ -189,7 +196,7 @@ sys.exit(0)
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads child processes from /proc (Linux)")
 @pytest.mark.parametrize(("signum", "status", "line"), [(signal.SIGTERM, 143, TERMINATED), (signal.SIGINT, 130, INTERRUPTED)])
 def test_sigterm_or_sigint_stops_a_running_fit_subprocess(signum: int, status: int, line: str) -> None:
-    """The mechanism the stages rely on: a signal to the parent alone ends the child ``subprocess.run`` waits for."""
+    """The mechanism the stages rely on: a signal to the parent alone ends the child ``SubprocessFit`` waits for."""
     proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     children: list[int] = []
