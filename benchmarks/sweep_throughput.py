@@ -7,6 +7,11 @@ the full run, ``joblib_2`` with ``runtime.threads=1`` (one core per fit instead 
 
     python benchmarks/sweep_throughput.py           # fast preset, 4 decays, 2 alternating repeats
     python benchmarks/sweep_throughput.py --quick   # tiny draws, 2 decays, 1 repeat: checks the script only
+    python benchmarks/sweep_throughput.py --cold-then-warm   # joblib_2 with an empty, then a warm compilation cache
+
+Every sweep shares the root's JAX compilation cache (``runtime.compilation_cache_dir``, under ``paths.cache``): the
+first sweep of a run fills it. ``--cold-then-warm`` times that first joblib_2 sweep on an empty cache, then joblib_2
+and the basic launcher on the warm cache.
 """
 
 from __future__ import annotations
@@ -48,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny draws, 2 settings, 1 repeat")
     parser.add_argument("--repeats", type=int, help="repeats of each case (default 2, 1 with --quick)")
     parser.add_argument("--preset", default="fast", help="training preset (default fast)")
+    parser.add_argument("--cold-then-warm", action="store_true",
+                        help="one joblib_2 sweep on an empty compilation cache, then each case once on the warm one")
     args = parser.parse_args(argv)
+    if args.cold_then_warm:
+        return cold_then_warm(args.preset)
     repeats = args.repeats or (1 if args.quick else 2)
     decays = DECAYS[:2] if args.quick else DECAYS
     training = [f"training={args.preset}"]
@@ -79,6 +88,25 @@ def main(argv: list[str] | None = None) -> int:
     path = common.save("sweep_throughput", {"quick": args.quick, "decays": decays, "training": training,
                                             "repeats": repeats, "runs": runs, "summary": rows})
     print(f"\nsaved {path}")
+    return 0
+
+
+def cold_then_warm(preset: str) -> int:
+    training = [f"training={preset}"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mmm-bench-sweep-") as tmp:
+        root = Path(tmp)
+        common.features_dir(root, *training)
+        for name, extra in [("joblib_2, empty cache", ["hydra/launcher=joblib_2"]),
+                            ("joblib_2, warm cache", ["hydra/launcher=joblib_2"]),
+                            ("sequential, warm cache", [])]:
+            row = run_sweep(root, name, extra, DECAYS, training, root / "sweeps" / name.replace(", ", "_"))
+            rows.append({"case": name, "seconds": row["seconds"], "jobs_ok": row["jobs_ok"],
+                         "vs_138_s": 138.3 / row["seconds"]})
+            print(f"  {name}: {row['seconds']:.1f} s, {row['jobs_ok']}/{len(DECAYS)} jobs ok", flush=True)
+    print(common.table(rows, ["case", "seconds", "jobs_ok", "vs_138_s"]))
+    common.save("sweep_cache", {"decays": DECAYS, "training": training, "rows": rows,
+                                "reference": "138.3 s: joblib_2 before the compilation cache (2026-11-25)"})
     return 0
 
 
