@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONJURA = REPO.parent / "shared" / "data" / "conjura_figshare" / "prismmmm_apparel_weekly.csv"
 CHANNELS = ["google_search", "google_shopping", "google_pmax", "google_display", "google_video", "meta_facebook",
             "meta_instagram", "meta_other"]
-SAMPLER = ["training=fast", "training.sampler.n_adapt=150", "training.sampler.n_burnin=50",
-           "training.sampler.n_keep=100", "training.sampler.n_prior_draws=50"]
+SAMPLER = ["training=fast", "training.sampler.n_adapt=100", "training.sampler.n_burnin=25",
+           "training.sampler.n_keep=60", "training.sampler.n_prior_draws=20"]
 
 
 def mapping_only_config(folder: Path, csv: Path) -> Path:
