@@ -229,6 +229,9 @@ def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: st
     # Hydra configures logging for the job it would run (--info does); keep the caller's (a notebook's, a test's).
     root = logging.getLogger()
     saved_logging = (root.handlers[:], root.level)
+    # --info prints through Hydra's module logger; a job run earlier in this process (Hydra's job logging config,
+    # disable_existing_loggers) may have disabled it, and the information would print nothing.
+    logging.getLogger("hydra._internal.hydra").disabled = False
     sys.argv = [*argv, *flags, *overrides]
     try:
         hydra_main()

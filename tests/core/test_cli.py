@@ -135,9 +135,14 @@ def test_hydra_cfg_hydra_with_package_and_resolve(capsys, tmp_path):
     assert paths["artifacts"] == f"{tmp_path}/artifacts/mmm_demo"  # interpolation resolved
 
 
-def test_hydra_info_shows_the_search_path_with_the_config_dir(capsys, tmp_path):
+def test_hydra_info_shows_the_search_path_with_the_config_dir(capsys, tmp_path, monkeypatch):
+    import logging
+
     from mmm_meridian.config.loader import conf_dir
 
+    # As after a job ran in this process (Hydra's job logging config disables existing loggers): --info printed
+    # nothing then, and this test failed depending on which tests ran before it in the same worker.
+    monkeypatch.setattr(logging.getLogger("hydra._internal.hydra"), "disabled", True)
     user = tmp_path / "my_conf"
     (user / "data").mkdir(parents=True)
     assert main(["ingest", "--config-dir", str(user), "--info", "searchpath"]) == 0
