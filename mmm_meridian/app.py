@@ -229,9 +229,12 @@ def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: st
     # Hydra configures logging for the job it would run (--info does); keep the caller's (a notebook's, a test's).
     root = logging.getLogger()
     saved_logging = (root.handlers[:], root.level)
-    # --info prints through Hydra's module logger; a job run earlier in this process (Hydra's job logging config,
-    # disable_existing_loggers) may have disabled it, and the information would print nothing.
-    logging.getLogger("hydra._internal.hydra").disabled = False
+    # --info prints at DEBUG through Hydra's module logger: a run earlier in this process may have disabled it
+    # (Hydra's job logging config) or set the "hydra" logger to INFO (mmm_meridian.logs), and it would print nothing.
+    hydra_logger, info_logger = logging.getLogger("hydra"), logging.getLogger("hydra._internal.hydra")
+    saved_hydra = (hydra_logger.level, info_logger.disabled)
+    hydra_logger.setLevel(logging.NOTSET)
+    info_logger.disabled = False
     sys.argv = [*argv, *flags, *overrides]
     try:
         hydra_main()
@@ -244,4 +247,6 @@ def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: st
         sys.argv = saved
         root.handlers[:] = saved_logging[0]
         root.setLevel(saved_logging[1])
+        hydra_logger.setLevel(saved_hydra[0])
+        info_logger.disabled = saved_hydra[1]
     return EXIT_OK

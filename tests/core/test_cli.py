@@ -140,9 +140,11 @@ def test_hydra_info_shows_the_search_path_with_the_config_dir(capsys, tmp_path, 
 
     from mmm_meridian.config.loader import conf_dir
 
-    # As after a job ran in this process (Hydra's job logging config disables existing loggers): --info printed
-    # nothing then, and this test failed depending on which tests ran before it in the same worker.
+    # As after a run in this process (Hydra's job logging config disables existing loggers; mmm_meridian.logs sets
+    # the "hydra" logger to INFO): --info printed nothing then, and this test failed depending on which tests ran
+    # before it in the same worker. Both states are put back afterwards.
     monkeypatch.setattr(logging.getLogger("hydra._internal.hydra"), "disabled", True)
+    monkeypatch.setattr(logging.getLogger("hydra"), "level", logging.INFO)
     user = tmp_path / "my_conf"
     (user / "data").mkdir(parents=True)
     assert main(["ingest", "--config-dir", str(user), "--info", "searchpath"]) == 0
@@ -150,6 +152,7 @@ def test_hydra_info_shows_the_search_path_with_the_config_dir(capsys, tmp_path, 
     assert f"file://{conf_dir()}" in out
     assert f"file://{user}" in out
     assert "Defaults List" not in out  # only the topic asked for
+    assert logging.getLogger("hydra._internal.hydra").disabled and logging.getLogger("hydra").level == logging.INFO
     assert main(["ingest", "--info", "defaults", "data=nodata"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ingest: invalid configuration: In 'config': Could not find 'data/nodata'")
