@@ -39,13 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import common  # noqa: E402
-from benchmarks.recovery import QUICK, SCALES, SERIES, fit_one, study_arguments  # noqa: E402
-from mmm_meridian.artifacts import dumps  # noqa: E402
-from mmm_meridian.config import load_config  # noqa: E402
-from mmm_meridian.features.stage import build_features  # noqa: E402
+from benchmarks.recovery import QUICK, fit_one, prepare_fit, study_arguments  # noqa: E402
+from mmm_meridian.config import MMMConfig  # noqa: E402
 from mmm_meridian.models.jobs import sampler_values  # noqa: E402
-from mmm_meridian.simulate import SimulationSpec, simulate  # noqa: E402
-from tests.features.helpers import clean_table  # noqa: E402
 
 # (engine label, backend flag of recovery.fit_one, overrides): the default samplers of both engines.
 ENGINES = {"meridian (jax)": ("jax", []), "pymc (numpyro)": ("pymc", [])}
@@ -78,24 +74,13 @@ def _work(label: str, tmp: Path) -> Path:
     return tmp / "".join(c for c in label if c.isalnum())
 
 
-def _pipeline_files(kind: str, seed: int, source: str, preset: str, tmp: Path, quick_draws: list[str]) -> tuple[
-        Path, Any]:
-    """The folder holding the ``model_inputs.parquet`` and ``feature_spec.json`` that ``recovery.fit_one`` wrote for
-    the pipeline fit ``source`` of (kind, seed), and that fit's config (its sampler). A pipeline fit taken from the
-    checkpoint left no files behind: they are rebuilt as ``fit_one`` builds them (same simulated dataset, same config,
-    the features stage), which is cheap beside refitting it."""
+def _pipeline_files(kind: str, seed: int, source: str, preset: str, tmp: Path,
+                    quick_draws: list[str]) -> tuple[Path, MMMConfig]:
+    """The folder holding the ``model_inputs.parquet`` and ``feature_spec.json`` of the pipeline fit ``source`` of
+    (kind, seed), and that fit's config (its sampler): :func:`benchmarks.recovery.prepare_fit`, as ``fit_one`` ran
+    it (it rewrites the same files, which also covers a pipeline fit taken from the checkpoint)."""
     backend, overrides = _overrides(source)
-    work = _work(source, tmp)
-    folder = work / f"{kind}-{seed}-pipeline"
-    engine_keys = ["model.backend=pymc"] if backend == "pymc" else [f"runtime.backend={backend}"]
-    cfg = load_config([f"paths.root={work}", "data=demo_geo" if kind == "geo" else "data=demo", f"training={preset}",
-                       *engine_keys, "tracking.enabled=false", *overrides, *quick_draws])
-    if not ((folder / "model_inputs.parquet").is_file() and (folder / "feature_spec.json").is_file()):
-        dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed))
-        inputs, spec = build_features(clean_table(dataset), cfg)
-        folder.mkdir(parents=True, exist_ok=True)
-        inputs.to_parquet(folder / "model_inputs.parquet", index=False)
-        (folder / "feature_spec.json").write_text(dumps(spec.to_dict()), encoding="utf-8")
+    folder, cfg, _ = prepare_fit(kind, seed, "pipeline", preset, backend, _work(source, tmp), [*overrides, *quick_draws])
     return folder, cfg
 
 

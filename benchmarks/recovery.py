@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from mmm_meridian import models  # noqa: E402
 from mmm_meridian.artifacts import dumps  # noqa: E402
-from mmm_meridian.config import load_config  # noqa: E402
+from mmm_meridian.config import MMMConfig, load_config  # noqa: E402
 from mmm_meridian.features.stage import build_features  # noqa: E402
 from mmm_meridian.models.jobs import FitJob, run_in_subprocess, sampler_values  # noqa: E402
-from mmm_meridian.simulate import ExperimentSpec, SimulationSpec, simulate  # noqa: E402
+from mmm_meridian.simulate import ExperimentSpec, SimulatedDataset, SimulationSpec, simulate  # noqa: E402
 from mmm_meridian.tables.experiments import read_experiments  # noqa: E402
 from tests.features.helpers import clean_table  # noqa: E402
 
@@ -63,11 +63,12 @@ _MEASURES = {"coverage_90": ("covered", "mean"), "median_abs_rel_error": ("abs_r
              "mean_rel_width_90": ("rel_width_90", "mean"), "channels": ("covered", "size")}
 
 
-def fit_one(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path,
-            extra: list[str], experiments: tuple[ExperimentSpec, ...] = (),
-            calibrate: bool = False) -> pd.DataFrame:
-    """One fit in its own process; the per-channel ROI table against the truth. ``experiments``: lift tests the
-    simulator runs on its truth (the same dataset whether or not they are used); ``calibrate``: fit with them."""
+def prepare_fit(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path, extra: list[str],
+                experiments: tuple[ExperimentSpec, ...] = (), calibrate: bool = False) -> tuple[Path, MMMConfig, SimulatedDataset]:
+    """The simulated dataset of (kind, seed), the fit's config, and its folder ``work/<kind>-<seed>-<variant>`` with
+    the features stage's ``model_inputs.parquet`` and ``feature_spec.json`` written (deterministic: the same files
+    every time). ``experiments``: lift tests the simulator runs on its truth (the same dataset whether or not they
+    are used); ``calibrate``: the features use them."""
     with _PREPARE:  # Hydra's compose API keeps global state: one config at a time when fits run concurrently
         dataset = simulate(SimulationSpec(series=SERIES[kind], series_scale=SCALES[kind], seed=seed,
                                           experiments=experiments))
@@ -85,6 +86,15 @@ def fit_one(kind: str, seed: int, variant: str, preset: str, backend: str, work:
         inputs, spec = build_features(clean_table(dataset), cfg, experiments=tests)
     inputs.to_parquet(folder / "model_inputs.parquet", index=False)
     (folder / "feature_spec.json").write_text(dumps(spec.to_dict()), encoding="utf-8")
+    return folder, cfg, dataset
+
+
+def fit_one(kind: str, seed: int, variant: str, preset: str, backend: str, work: Path,
+            extra: list[str], experiments: tuple[ExperimentSpec, ...] = (),
+            calibrate: bool = False) -> pd.DataFrame:
+    """One fit in its own process (data and features from :func:`prepare_fit`); the per-channel ROI table against
+    the truth."""
+    folder, cfg, dataset = prepare_fit(kind, seed, variant, preset, backend, work, extra, experiments, calibrate)
     engine = models.for_config(cfg)
     plan = engine.plan(cfg.runtime)
     thresholds = {**dataclasses.asdict(cfg.complexity.identifiability), "on_failure": "warn"}
