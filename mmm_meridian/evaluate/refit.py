@@ -33,10 +33,11 @@ def refit_job(base: FitJob, label: str, *, holdout_weeks: int = 0, window: tuple
 
 
 class PendingRefit:
-    """A refit sampling in its own process (:class:`mmm_meridian.models.jobs.SubprocessFit`)."""
+    """One refit job sampling in its own process (:class:`mmm_meridian.models.jobs.SubprocessFit`) from construction
+    on; :meth:`result` collects it."""
 
     def __init__(self, job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> None:
-        self.out_dir, self.timeout_s = out_dir, timeout_s
+        self.timeout_s = timeout_s
         self.fit = SubprocessFit(job, out_dir, env, job.label)
 
     def result(self) -> RefitResult:
@@ -47,21 +48,17 @@ class PendingRefit:
                 message and fix).
         """
         diagnostics = self.fit.wait(self.timeout_s)
-        return RefitResult(pd.read_parquet(self.out_dir / "predictions.parquet"),
-                           pd.read_csv(self.out_dir / "roi.csv"), diagnostics)
+        out_dir = self.fit.out_dir
+        return RefitResult(pd.read_parquet(out_dir / "predictions.parquet"), pd.read_csv(out_dir / "roi.csv"),
+                           diagnostics)
 
     def stop(self) -> None:
         self.fit.stop()
 
 
-def start_refit(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> PendingRefit:
-    """Start one refit job in a fresh process; :meth:`PendingRefit.result` collects it."""
-    return PendingRefit(job, out_dir, env, timeout_s)
-
-
 def run_refit(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> RefitResult:
     """Run one refit job in a fresh process and read its outputs (see :meth:`PendingRefit.result`)."""
-    return start_refit(job, out_dir, env, timeout_s).result()
+    return PendingRefit(job, out_dir, env, timeout_s).result()
 
 
 def train_split_results(splits_dir: Path) -> list[dict[str, Any]] | None:

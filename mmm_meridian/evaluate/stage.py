@@ -110,7 +110,7 @@ class Evaluator:
         """Refit the main fit's job (``engine``: another engine's, for the second opinion) with a holdout: its
         :class:`~mmm_meridian.evaluate.refit.RefitResult`, or with ``wait=False`` the running refit
         (:class:`~mmm_meridian.evaluate.refit.PendingRefit`)."""
-        from mmm_meridian.evaluate.refit import refit_job, start_refit
+        from mmm_meridian.evaluate.refit import PendingRefit, refit_job
 
         engine = engine or self.engine
         plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
@@ -119,8 +119,8 @@ class Evaluator:
                                    sampler=self.ev.refit_sampler.capped(base.sampler))
         job = refit_job(base, f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
         self.ctx.log.info("evaluate: %s: refitting (%s engine) in a separate process", name, engine.name)
-        pending = start_refit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
-                              self.cfg.training.split_timeout_s)
+        pending = PendingRefit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
+                               self.cfg.training.split_timeout_s)
         return pending.result() if wait else pending
 
     def second_opinion(self) -> dict[str, Any] | None:

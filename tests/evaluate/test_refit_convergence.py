@@ -133,7 +133,7 @@ def refit_job_sampler(make_cfg, tmp_path, monkeypatch, *overrides: str) -> tuple
     training = sampler_values(ctx.cfg)
     evaluator._base = FitJob("model_inputs.parquet", "feature_spec.json", training, {}, {})
     jobs = []
-    monkeypatch.setattr(refit_module, "start_refit", lambda job, *args: jobs.append(job))
+    monkeypatch.setattr(refit_module, "PendingRefit", lambda job, *args: jobs.append(job))
     super(FakeEvaluator, evaluator).refit("temporal_holdout", wait=False, holdout_weeks=HELD)  # the real one
     assert jobs[0].holdout_weeks == HELD
     return jobs[0].sampler, training
