@@ -67,8 +67,15 @@ def _lognormal_unit_mean(rng: np.random.Generator, sigma: np.ndarray | float, sh
     return np.exp(sigma * rng.standard_normal(shape) - sigma**2 / 2)
 
 
-def _weekly_media(spec: SimulationSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Weekly spend (cents), impressions and clicks per (series, channel, week), channels drawn independently."""
+def _season_shape(spec: SimulationSpec, weeks: pd.DatetimeIndex) -> np.ndarray:
+    """The annual season's shape per week (mean about 0, peak at ``seasonality_peak_week``)."""
+    phase = 2 * np.pi * (weeks.dayofyear.to_numpy() / 7 - spec.seasonality_peak_week) / WEEKS_PER_YEAR
+    return 0.8 * np.cos(phase) + 0.2 * np.cos(2 * phase)
+
+
+def _weekly_media(spec: SimulationSpec, rng: np.random.Generator, weeks: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    """Weekly spend (cents), impressions and clicks per (series, channel, week): channels drawn independently unless
+    the spec flights some together or makes spend follow the season."""
     n_s, n_c, n_t = len(spec.series), len(spec.channels), spec.n_weeks
     shape = (n_s, n_c, n_t)
 
@@ -77,9 +84,16 @@ def _weekly_media(spec: SimulationSpec, rng: np.random.Generator) -> dict[str, n
 
     scale = np.array(spec.series_scale)[:, None, None]
     live = rng.random(shape) >= col("flighting")
+    for group in spec.flighting_groups:  # no extra draws: a spec without groups gets the same data as ever
+        lead = spec.channel_names.index(group[0])
+        for name in group[1:]:
+            live[:, spec.channel_names.index(name)] = live[:, lead]
     # Dividing by the live share keeps mean_weekly_spend the mean over all weeks, dark ones included.
     spend = col("mean_weekly_spend") * scale / (1 - col("flighting"))
     spend = spend * _lognormal_unit_mean(rng, col("spend_volatility"), shape) * live
+    if spec.spend_seasonality:
+        season = np.clip(1 + spec.spend_seasonality * _season_shape(spec, weeks), 0.0, None)
+        spend = spend * (season / season.mean())[None, None, :]
     spend_cents = np.round(spend * 100).astype(np.int64)
     impressions = np.round(spend_cents / 100 / col("cpm") * 1000 * _lognormal_unit_mean(rng, 0.05, shape))
     clicks = np.round(impressions * col("ctr") * _lognormal_unit_mean(rng, 0.05, shape))
@@ -88,7 +102,8 @@ def _weekly_media(spec: SimulationSpec, rng: np.random.Generator) -> dict[str, n
 
 def _solve_media_truth(spec: SimulationSpec, media: dict[str, np.ndarray],
                        value_per_kpi: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Absolute half-saturation points and betas that make each series' channel ROI equal the true ROI.
+    """Absolute half-saturation points and betas that make each series' channel ROI equal the true ROI (times the
+    series' factor when ``geo_roi_spread`` is on).
 
     ``value_per_kpi`` (series, week): money per KPI unit of a conversions KPI (betas and contributions are then in
     conversions, the ROI in money); None for a revenue KPI.
@@ -103,18 +118,28 @@ def _solve_media_truth(spec: SimulationSpec, media: dict[str, np.ndarray],
     unit = media_effect(impressions, spec.channels, ec_abs=ec_abs, beta=ones)
     response = unit.sum(axis=-1) if value_per_kpi is None else (unit * value_per_kpi[:, None, :]).sum(axis=-1)
     total_spend = media["spend_cents"].sum(axis=-1) / 100
-    roi = np.array([c.roi for c in spec.channels])[None, :]
+    roi = np.array([c.roi for c in spec.channels])[None, :] * _geo_roi_factors(spec, total_spend)
     beta = np.divide(roi * total_spend, response, out=np.zeros(ones.shape), where=response > 0)
     contributions = media_effect(impressions, spec.channels, ec_abs=ec_abs, beta=beta)
     return {"ec_abs": ec_abs, "beta": beta, "contributions": contributions, "total_spend": total_spend}
+
+
+def _geo_roi_factors(spec: SimulationSpec, total_spend: np.ndarray) -> np.ndarray | float:
+    """Per (series, channel) ROI multipliers (``geo_roi_spread``), spend-weighted mean 1 per channel; 1.0 when off.
+    Drawn from a stream of their own so the rest of the data is the same with or without them."""
+    if not spec.geo_roi_spread:
+        return 1.0
+    rng = stream(spec, "geo_roi", 0)
+    factors = _lognormal_unit_mean(rng, spec.geo_roi_spread, total_spend.shape)
+    weighted = (factors * total_spend).sum(axis=0) / np.where(total_spend.sum(axis=0) > 0, total_spend.sum(axis=0), 1)
+    return factors / np.where(weighted > 0, weighted, 1.0)[None, :]
 
 
 def _weekly_baseline(spec: SimulationSpec, rng: np.random.Generator, weeks: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     """Non-media revenue per (series, week) with trend, annual Fourier seasonality, promos and a price effect."""
     n_s, n_t = len(spec.series), spec.n_weeks
     t = np.arange(n_t)
-    phase = 2 * np.pi * (weeks.dayofyear.to_numpy() / 7 - spec.seasonality_peak_week) / WEEKS_PER_YEAR
-    season = 1 + spec.seasonality_amplitude * (0.8 * np.cos(phase) + 0.2 * np.cos(2 * phase))
+    season = 1 + spec.seasonality_amplitude * _season_shape(spec, weeks)
     trend = 1 + spec.trend_per_year * t / WEEKS_PER_YEAR
     # Promo calendars are set per brand, so territories of one brand share promo weeks.
     orgs = sorted({org for org, _ in spec.series})
@@ -221,7 +246,7 @@ def simulate(spec: SimulationSpec | None = None) -> SimulatedDataset:
     rng = np.random.default_rng(spec.seed)
     weeks = pd.date_range(spec.start, periods=spec.n_weeks, freq="7D")
     days = pd.date_range(spec.start, periods=spec.n_weeks * DAYS, freq="D")
-    media = _weekly_media(spec, rng)
+    media = _weekly_media(spec, rng, weeks)
     base = _weekly_baseline(spec, rng, weeks)  # drawn before solving (which draws nothing): same draws as ever
     conversions = spec.kpi_type == "conversions"
     # A conversion is worth the week's order value (price x basket), in cents so that revenue is exact.

@@ -124,9 +124,18 @@ class SimulationSpec:
             beside the revenue of each (``conversions``, ``revenue_per_conversion``, with revenue = conversions x
             revenue_per_conversion exactly), every effect acts on conversions and every truth is stated in money.
         experiments: lift tests to run on the truth (see :class:`ExperimentSpec`).
+        spend_seasonality: how strongly every channel's spend follows the baseline's annual season (0: not at all;
+            0.5: spend swings half as much as the season's shape, peaking in the same weeks), the confounding a
+            model has to separate from seasonality. The mean weekly spend is unchanged.
+        flighting_groups: groups of channel names flighted together: every channel of a group is dark in the weeks
+            its first channel is dark (correlated media, as when one team books two channels on one calendar).
+        geo_roi_spread: how much a channel's ROI differs between series: each series' ROI is the channel's ROI
+            times a lognormal factor of this sigma (0: the same ROI everywhere), the factors scaled so that the
+            channel's ROI over all series (spend-weighted) is still exactly ``ChannelTruth.roi``.
 
-    The last five are Meridian's wider vocabulary, all off by default: a spec that leaves them at their defaults
-    simulates exactly the data (and truth) it did before they existed.
+    The five fields before the last three are Meridian's wider vocabulary, all off by default; the last three are
+    confounding scenarios, also off by default. A spec that leaves them all at their defaults simulates exactly the
+    data (and truth) it did before they existed.
     """
 
     start: str = "2022-01-03"
@@ -152,6 +161,9 @@ class SimulationSpec:
     treatments: tuple[TreatmentTruth, ...] = ()
     kpi_type: str = "revenue"
     experiments: tuple[ExperimentSpec, ...] = ()
+    spend_seasonality: float = 0.0
+    flighting_groups: tuple[tuple[str, ...], ...] = ()
+    geo_roi_spread: float = 0.0
 
     @property
     def series_ids(self) -> list[str]:
@@ -203,7 +215,8 @@ class SimulationSpec:
             self.currency_of(territory)
         ranges = {
             "promo_probability": (0, 1), "new_customer_share": (0, 1), "noise_cv": (0, 1),
-            "seasonality_amplitude": (0, 0.9), "price_volatility": (0, 0.5),
+            "seasonality_amplitude": (0, 0.9), "price_volatility": (0, 0.5), "spend_seasonality": (0, 1),
+            "geo_roi_spread": (0, 1),
         }
         for name, (lo, hi) in ranges.items():
             value = getattr(self, name)
@@ -211,6 +224,11 @@ class SimulationSpec:
                 raise ConfigError(f"{name} must be in [{lo}, {hi}], got {value}", where=f"{where}.{name}")
         if self.baseline_weekly_revenue <= 0 or self.basket_size <= 0:
             raise ConfigError("baseline_weekly_revenue and basket_size must be > 0", where=where)
+        grouped = [name for group in self.flighting_groups for name in group]
+        if sorted(set(grouped) - set(self.channel_names)) or len(set(grouped)) != len(grouped):
+            raise ConfigError(f"flighting_groups {[list(g) for g in self.flighting_groups]} name an unknown channel "
+                              "or one channel twice", where=f"{where}.flighting_groups",
+                              fix=f"group channels of {self.channel_names}, each in one group at most")
         self._validate_vocabulary()
 
     def _validate_vocabulary(self) -> None:
@@ -261,7 +279,7 @@ class SimulationSpec:
         same truth JSON as before they existed.
         """
         data = json.loads(json.dumps(dataclasses.asdict(self)))
-        for name, default in VOCABULARY_DEFAULTS.items():
+        for name, default in {**VOCABULARY_DEFAULTS, **SCENARIO_DEFAULTS}.items():
             if getattr(self, name) == default:
                 del data[name]
         return data
@@ -273,6 +291,7 @@ class SimulationSpec:
         data["series"] = tuple(tuple(pair) for pair in data["series"])
         data["currencies"] = tuple(tuple(pair) for pair in data["currencies"])
         data["series_scale"] = tuple(data["series_scale"])
+        data["flighting_groups"] = tuple(tuple(group) for group in data.get("flighting_groups", ()))
         data["channels"] = tuple(ChannelTruth(**c) for c in data["channels"])
         for name, kind in (("rf_channels", RfChannelTruth), ("organic", OrganicTruth),
                            ("treatments", TreatmentTruth), ("experiments", ExperimentSpec)):
@@ -284,6 +303,8 @@ class SimulationSpec:
 VOCABULARY_DEFAULTS: dict[str, object] = {
     "rf_channels": (), "organic": (), "treatments": (), "kpi_type": "revenue", "experiments": (),
 }
+#: The confounding scenarios' fields and their defaults (off; left out of the truth JSON while off).
+SCENARIO_DEFAULTS: dict[str, object] = {"spend_seasonality": 0.0, "flighting_groups": (), "geo_roi_spread": 0.0}
 #: Columns of the simulated data a treatment (whose column is its name) must not take.
 RESERVED_COLUMNS = frozenset({
     "mmm_timeseries_id", "organisation_id", "territory_name", "currency_code", "date_day", "week_start",

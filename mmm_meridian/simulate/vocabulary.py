@@ -24,7 +24,7 @@ from mmm_meridian.simulate.dataset import geometric_adstock, organic_effect, rf_
 from mmm_meridian.simulate.spec import SimulationSpec
 
 # One random stream per kind of truth (the numbers are arbitrary but fixed: changing one changes that truth's data).
-_STREAMS = {"rf": 101, "organic": 102, "treatment": 103, "daily": 104, "experiment": 105}
+_STREAMS = {"rf": 101, "organic": 102, "treatment": 103, "daily": 104, "experiment": 105, "geo_roi": 106}
 # Rounding of stored values: what the data hold is exactly what the response was computed from.
 FREQUENCY_DECIMALS = 4
 INTENSITY_DECIMALS = 2

@@ -227,3 +227,43 @@ def _assert_nested_close(expected: object, actual: object, path: str = "truth") 
         assert actual == pytest.approx(expected, rel=1e-9, abs=1e-9), path
     else:
         assert actual == expected, path
+
+
+def test_confounding_scenarios_make_spend_follow_the_season_and_flight_channels_together(ds):
+    """spend_seasonality and flighting_groups: what the geo-count recovery study (issue 16) confounds the model
+    with. Off (the default) the data are exactly as before; on, spend peaks with the season and grouped channels
+    share their dark weeks, while the truth stays exact."""
+    spend_cols = [f"{c}_spend" for c in CHANNELS]
+    confounded = simulate(dataclasses.replace(SPEC, spend_seasonality=0.8,
+                                              flighting_groups=(("google_display", "google_video", "tiktok"),)))
+    season = confounded.weekly.groupby("week_start")["all_purchases_original_price"].sum()
+    spend = confounded.weekly.groupby("week_start")[spend_cols].sum().sum(axis=1)
+    independent = ds.weekly.groupby("week_start")[spend_cols].sum().sum(axis=1)
+    assert np.corrcoef(season, spend)[0, 1] > 0.6 > np.corrcoef(season, independent)[0, 1]
+    # Same draws otherwise: the scenario rescales spend by the season, so totals stay within a few percent.
+    assert spend.sum() / independent.sum() == pytest.approx(1.0, abs=0.1)
+    dark = confounded.weekly[spend_cols] == 0
+    assert (dark["google_video_spend"] == dark["google_display_spend"]).all()
+    assert (dark["tiktok_spend"] == dark["google_display_spend"]).all()
+    assert not (dark["meta_facebook_spend"] == dark["google_display_spend"]).all()
+    for channel in DEFAULT_CHANNELS:
+        assert confounded.truth["totals"][channel.name]["roi"] == pytest.approx(channel.roi, rel=1e-6)
+    assert "spend_seasonality" not in ds.truth["spec"] and confounded.truth["spec"]["spend_seasonality"] == 0.8
+    again = SimulationSpec.from_dict(confounded.truth["spec"])
+    assert again.flighting_groups == (("google_display", "google_video", "tiktok"),)
+    with pytest.raises(ConfigError, match="flighting_groups"):
+        simulate(dataclasses.replace(SPEC, flighting_groups=(("radio", "tiktok"),)))
+    with pytest.raises(ConfigError, match="spend_seasonality"):
+        simulate(dataclasses.replace(SPEC, spend_seasonality=1.5))
+
+
+def test_geo_roi_spread_varies_roi_by_series_and_keeps_the_total_roi_exact(ds):
+    varied = simulate(dataclasses.replace(SPEC, geo_roi_spread=0.4))
+    for channel in DEFAULT_CHANNELS:
+        per_series = [series["channels"][channel.name]["roi"] for series in varied.truth["series"].values()]
+        same = [series["channels"][channel.name]["roi"] for series in ds.truth["series"].values()]
+        assert varied.truth["totals"][channel.name]["roi"] == pytest.approx(channel.roi, rel=1e-6)
+        assert max(per_series) / min(per_series) > 1.2
+        assert same == pytest.approx([channel.roi] * len(same), rel=1e-6)
+    # Only the ROIs move: spend and the baseline's draws are the same as without the spread.
+    assert varied.weekly["google_search_spend"].equals(ds.weekly["google_search_spend"])
