@@ -96,6 +96,7 @@ BARE = ["features.seasonality.annual=false", "features.seasonality.holidays.enab
 # Overrides tried on the pipeline's defaults for many geos (variant names of the study).
 TRIED = {
     "meridian_spread": ["model.priors.geo_variation.media=null", "model.priors.geo_variation.controls=null"],
+    "pooled": ["model.priors.geo_variation.media=0.2", "model.priors.geo_variation.controls=0.2"],
     "weekly_knots": ["features.seasonality.knot_every_weeks=1", "features.seasonality.annual=false",
                      "features.seasonality.holidays.enabled=false", "features.baseline.promotions=false"],
     "knots8": ["features.seasonality.knot_every_weeks=8"],

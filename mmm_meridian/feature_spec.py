@@ -171,6 +171,7 @@ class FeatureSpec:
     excluded_weeks: dict[str, list[str]] = field(default_factory=dict)
     # Geo models: HalfNormal scales of the geo-spread priors {"media": eta_m, "controls": xi_c}; None: Meridian's.
     geo_variation: dict[str, float | None] = field(default_factory=dict)
+    geo_variation_reason: str = ""  # how geo_variation was chosen (model.priors.geo_variation: auto or set)
     # The baseline's trend (features.baseline.trend): {"enabled": bool, "how": knots, a linear control, or none}.
     trend: dict[str, Any] = field(default_factory=dict)
     # Organic media and non-media treatments (Meridian engine only): causes with their own incremental revenue.

@@ -246,26 +246,56 @@ class RoiDefaultPrior:
     sigma: float = 0.9
 
 
+AUTO_SPREAD = "auto"
+# What ``auto`` picks (benchmarks/RESULTS.md, "Model truth at every size"): below MANY_GEOS geos the spread of effects
+# across geos is pooled with HalfNormal(FEW_GEOS_SPREAD) (a 4-geo model did not converge with Meridian's 1 / 5);
+# from MANY_GEOS on, Meridian's own priors, which that many geos can inform.
+MANY_GEOS = 10
+FEW_GEOS_SPREAD = 0.2
+
+
 @dataclass
 class GeoVariationPrior:
     """Geo models only: scales of the HalfNormal priors on how much effects differ between geos (Meridian's
     ``eta_m`` for media, ``xi_c`` for controls; its defaults are 1.0 and 5.0).
 
-    With Meridian's defaults a 4-geo simulated model with the production sampler left R-hat 1.17 and 818
-    divergences (a funnel between the geo spread and the geo effects); with 0.2 / 0.2 three seeds converged (R-hat
-    <= 1.007, 1 to 72 divergences) with ROI means within 0.15 of the unpooled fits (benchmarks/RESULTS.md). Few geos
-    cannot inform a wide spread, and the calendar controls (seasonality, holidays) are the same in every geo. Raise
-    them when geos truly respond differently and there are enough geos (tens) to show it; ``null`` keeps Meridian's
-    default.
+    Each is ``auto`` (default: chosen from the number of geos, see :meth:`resolve`), a positive number, or ``null``
+    for Meridian's default. With Meridian's defaults a 4-geo simulated model with the production sampler left R-hat
+    1.17 and 818 divergences (a funnel between the geo spread and the geo effects); with 0.2 / 0.2 three seeds
+    converged (R-hat <= 1.007, 1 to 72 divergences) with ROI means within 0.15 of the unpooled fits. Few geos cannot
+    inform a wide spread; tens of geos can (benchmarks/RESULTS.md).
     """
 
-    media: Optional[float] = 0.2
-    controls: Optional[float] = 0.2
+    # Typed Any: "auto", a number or null (OmegaConf has no union of str and float).
+    media: Any = AUTO_SPREAD
+    controls: Any = AUTO_SPREAD
 
     def __post_init__(self) -> None:
         for name in ("media", "controls"):
-            if getattr(self, name) is not None:
-                check_range(f"model.priors.geo_variation.{name}", getattr(self, name), 0, lo_open=True)
+            value = getattr(self, name)
+            key = f"model.priors.geo_variation.{name}"
+            if value is None or value == AUTO_SPREAD:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{key}={value!r} is neither auto, a number nor null", where=f"config key {key}",
+                                  fix=f"use auto (chosen from the number of geos), a HalfNormal scale such as "
+                                      f"{FEW_GEOS_SPREAD}, or null for Meridian's default")
+            setattr(self, name, float(value))
+            check_range(key, float(value), 0, lo_open=True)
+
+    def resolve(self, n_geos: int) -> tuple[dict[str, float | None], str]:
+        """The HalfNormal scales a model with ``n_geos`` geos gets ({"media", "controls"}; None: Meridian's
+        default) and why, for the log and the feature spec."""
+        auto = FEW_GEOS_SPREAD if n_geos < MANY_GEOS else None
+        chosen = {name: auto if getattr(self, name) == AUTO_SPREAD else getattr(self, name)
+                  for name in ("media", "controls")}
+        picked = [name for name in ("media", "controls") if getattr(self, name) == AUTO_SPREAD]
+        if not picked:
+            return chosen, "set by model.priors.geo_variation"
+        why = (f"{n_geos} geos (fewer than {MANY_GEOS}): pooled with HalfNormal({FEW_GEOS_SPREAD}), since few geos "
+               "cannot inform a wide spread" if auto is not None else
+               f"{n_geos} geos ({MANY_GEOS} or more): Meridian's default spread priors, which that many geos inform")
+        return chosen, f"auto for {', '.join(picked)}: {why}"
 
 
 @dataclass

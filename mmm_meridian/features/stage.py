@@ -20,7 +20,6 @@ Choices made for the user, each logged and recorded in the spec:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from typing import Any
@@ -276,6 +275,11 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig, excluded_weeks: dict[str
                                      timed.terms.get(name, {})))
     if timed.knots_reason:
         log.info("features: knots: %s", timed.knots_reason)
+    geo_variation, geo_variation_reason = {}, ""
+    if len(geos) > 1:
+        geo_variation, geo_variation_reason = cfg.model.priors.geo_variation.resolve(len(geos))
+        log.info("features: geo spread priors (HalfNormal scale; null: Meridian's default): media %s, controls %s: %s",
+                 geo_variation["media"], geo_variation["controls"], geo_variation_reason)
     log.info("features: baseline trend: %s", timed.trend.get("how", "none"))
 
     population, population_source = _population(clean, geos, cfg, channels)
@@ -288,7 +292,7 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig, excluded_weeks: dict[str
         hill_before_adstock=cfg.model.hill_before_adstock, holdout_weeks=cfg.model.holdout_weeks,
         seasonality_terms=timed.terms, holiday_calendars=calendars, trend=timed.trend,
         excluded_weeks=_excluded(excluded_weeks, geos, weeks, cfg),
-        geo_variation=dataclasses.asdict(cfg.model.priors.geo_variation) if len(geos) > 1 else {},
+        geo_variation=geo_variation, geo_variation_reason=geo_variation_reason,
         organic=organic, treatments=treatments, experiments=spec_experiments, kpi_type=cfg.data.kpi_type.value)
     if spec.holdout_weeks >= len(weeks) - 1:
         raise DataError(f"model.holdout_weeks={spec.holdout_weeks} leaves no weeks to fit ({len(weeks)} weeks)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -60,15 +61,22 @@ def test_channel_priors_and_sources(make_cfg):
     assert dist.cdf(4.0) - dist.cdf(0.5) == pytest.approx(0.8, abs=1e-6)
 
 
-def _geo_model(make_cfg, *overrides):
+def _geo_model(make_cfg, *overrides, n_geos: int = 3):
     from mmm_meridian.features.stage import build_features
     from mmm_meridian.models.meridian import adapter
     from mmm_meridian.simulate import SimulationSpec, simulate
     from tests.features.helpers import clean_table
 
-    series = (("brand_a", "GB"), ("brand_a", "US"), ("brand_a", "DE"))
-    dataset = simulate(SimulationSpec(n_weeks=60, series=series, series_scale=(1.0, 1.4, 0.8), seed=1))
-    inputs, spec = build_features(clean_table(dataset), make_cfg("data=demo_geo", *overrides))
+    if n_geos == 3:
+        series = (("brand_a", "GB"), ("brand_a", "US"), ("brand_a", "DE"))
+        dataset = simulate(SimulationSpec(n_weeks=60, series=series, series_scale=(1.0, 1.4, 0.8), seed=1))
+        extra = []
+    else:  # regions of one country
+        series = tuple(("brand_a", f"R{i:02d}") for i in range(n_geos))
+        dataset = simulate(SimulationSpec(n_weeks=60, series=series, series_scale=(1.0,) * n_geos, seed=1,
+                                          currencies=tuple((region, "GBP") for _, region in series)))
+        extra = ["features.seasonality.holidays.country=GB"]
+    inputs, spec = build_features(clean_table(dataset), make_cfg("data=demo_geo", *extra, *overrides))
     return spec, adapter.build_model(inputs, spec).prior_broadcast
 
 
@@ -84,6 +92,30 @@ def test_geo_spread_priors_are_pooled_by_default_and_configurable(make_cfg):
     assert float(prior.xi_c.distribution.scale) == pytest.approx(5.0)  # null: Meridian's default HalfNormal(5)
 
 
+def test_geo_spread_auto_follows_the_number_of_geos(make_cfg, caplog):
+    """auto (the default): pooled below MANY_GEOS geos, Meridian's spread priors from MANY_GEOS on; a value that is
+    set is kept at any size; the choice and its reason are logged and recorded in feature_spec.json."""
+    from mmm_meridian.config.modeling import MANY_GEOS
+
+    with caplog.at_level(logging.INFO, logger="mmm_meridian.features.stage"):
+        spec, prior = _geo_model(make_cfg, n_geos=MANY_GEOS)
+    assert spec.geo_variation == {"media": None, "controls": None}
+    assert spec.to_dict()["geo_variation_reason"].startswith(f"auto for media, controls: {MANY_GEOS} geos")
+    assert float(prior.eta_m.distribution.scale) == pytest.approx(1.0)  # Meridian's HalfNormal(1)
+    assert float(prior.xi_c.distribution.scale) == pytest.approx(5.0)
+    assert "geo spread priors (HalfNormal scale; null: Meridian's default): media None, controls None" in caplog.text
+    spec, prior = _geo_model(make_cfg, "model.priors.geo_variation.controls=0.3", n_geos=MANY_GEOS)
+    assert spec.geo_variation == {"media": None, "controls": 0.3}
+    assert spec.geo_variation_reason.startswith("auto for media:")
+    assert float(prior.xi_c.distribution.scale) == pytest.approx(0.3)
+    spec, _ = _geo_model(make_cfg, "model.priors.geo_variation.media=0.2", "model.priors.geo_variation.controls=0.2",
+                         n_geos=MANY_GEOS)
+    assert (spec.geo_variation, spec.geo_variation_reason) == ({"media": 0.2, "controls": 0.2},
+                                                              "set by model.priors.geo_variation")
+
+
 def test_geo_spread_must_be_positive(make_cfg):
     with pytest.raises(ConfigError, match=r"model.priors.geo_variation.media=0.0 is out of range"):
         make_cfg("model.priors.geo_variation.media=0")
+    with pytest.raises(ConfigError, match=r"model.priors.geo_variation.controls='wide' is neither auto"):
+        make_cfg("model.priors.geo_variation.controls=wide")
