@@ -61,7 +61,7 @@ def test_channel_priors_and_sources(make_cfg):
     assert dist.cdf(4.0) - dist.cdf(0.5) == pytest.approx(0.8, abs=1e-6)
 
 
-def _geo_model(make_cfg, *overrides, n_geos: int = 3):
+def _geo_model(make_cfg, *overrides, n_geos: int = 3, model: bool = True):
     from mmm_meridian.features.stage import build_features
     from mmm_meridian.models.meridian import adapter
     from mmm_meridian.simulate import SimulationSpec, simulate
@@ -77,12 +77,13 @@ def _geo_model(make_cfg, *overrides, n_geos: int = 3):
                                           currencies=tuple((region, "GBP") for _, region in series)))
         extra = ["features.seasonality.holidays.country=GB"]
     inputs, spec = build_features(clean_table(dataset), make_cfg("data=demo_geo", *extra, *overrides))
-    return spec, adapter.build_model(inputs, spec).prior_broadcast
+    return spec, adapter.build_model(inputs, spec).prior_broadcast if model else None
 
 
 def test_geo_spread_priors_are_pooled_by_default_and_configurable(make_cfg):
     spec, prior = _geo_model(make_cfg)
     assert spec.to_dict()["geo_variation"] == {"media": 0.2, "controls": 0.2}  # recorded in feature_spec.json
+    assert spec.geo_variation_reason.startswith("auto for media, controls: 3 geos (fewer than 10)")
     assert float(prior.eta_m.distribution.scale) == pytest.approx(0.2)
     assert float(prior.xi_c.distribution.scale) == pytest.approx(0.2)
     spec, prior = _geo_model(make_cfg, "model.priors.geo_variation.media=0.5",
@@ -104,12 +105,11 @@ def test_geo_spread_auto_follows_the_number_of_geos(make_cfg, caplog):
     assert float(prior.eta_m.distribution.scale) == pytest.approx(1.0)  # Meridian's HalfNormal(1)
     assert float(prior.xi_c.distribution.scale) == pytest.approx(5.0)
     assert "geo spread priors (HalfNormal scale; null: Meridian's default): media None, controls None" in caplog.text
-    spec, prior = _geo_model(make_cfg, "model.priors.geo_variation.controls=0.3", n_geos=MANY_GEOS)
+    spec, _ = _geo_model(make_cfg, "model.priors.geo_variation.controls=0.3", n_geos=MANY_GEOS, model=False)
     assert spec.geo_variation == {"media": None, "controls": 0.3}
     assert spec.geo_variation_reason.startswith("auto for media:")
-    assert float(prior.xi_c.distribution.scale) == pytest.approx(0.3)
     spec, _ = _geo_model(make_cfg, "model.priors.geo_variation.media=0.2", "model.priors.geo_variation.controls=0.2",
-                         n_geos=MANY_GEOS)
+                         n_geos=MANY_GEOS, model=False)
     assert (spec.geo_variation, spec.geo_variation_reason) == ({"media": 0.2, "controls": 0.2},
                                                               "set by model.priors.geo_variation")
 
