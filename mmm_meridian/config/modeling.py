@@ -283,18 +283,28 @@ class GeoVariationPrior:
             setattr(self, name, float(value))
             check_range(key, float(value), 0, lo_open=True)
 
-    def resolve(self, n_geos: int) -> tuple[dict[str, float | None], str]:
-        """The HalfNormal scales a model with ``n_geos`` geos gets ({"media", "controls"}; None: Meridian's
-        default) and why, for the log and the feature spec."""
-        auto = FEW_GEOS_SPREAD if n_geos < MANY_GEOS else None
+    def resolve(self, n_geos: int, learned: bool = True) -> tuple[dict[str, float | None], str]:
+        """The HalfNormal scales a model with ``n_geos`` geos gets ({"media", "controls"}; None: the engine's
+        default) and why, for the log and the feature spec.
+
+        ``learned``: whether the engine learns the spread from the data under these priors (Meridian's ``eta_m`` /
+        ``xi_c``). The PyMC engine uses the scale as a fixed spread, which no number of geos informs, so ``auto``
+        keeps it pooled at every size.
+        """
+        auto = FEW_GEOS_SPREAD if n_geos < MANY_GEOS or not learned else None
         chosen = {name: auto if getattr(self, name) == AUTO_SPREAD else getattr(self, name)
                   for name in ("media", "controls")}
         picked = [name for name in ("media", "controls") if getattr(self, name) == AUTO_SPREAD]
         if not picked:
             return chosen, "set by model.priors.geo_variation"
-        why = (f"{n_geos} geos (fewer than {MANY_GEOS}): pooled with HalfNormal({FEW_GEOS_SPREAD}), since few geos "
-               "cannot inform a wide spread" if auto is not None else
-               f"{n_geos} geos ({MANY_GEOS} or more): Meridian's default spread priors, which that many geos inform")
+        if not learned:
+            why = (f"{FEW_GEOS_SPREAD}, pooled at any number of geos: this engine's geo spread is a fixed scale, "
+                   "not learned from the data")
+        elif auto is not None:
+            why = (f"{n_geos} geos (fewer than {MANY_GEOS}): pooled with HalfNormal({FEW_GEOS_SPREAD}), since few "
+                   "geos cannot inform a wide spread")
+        else:
+            why = f"{n_geos} geos ({MANY_GEOS} or more): Meridian's default spread priors, which that many geos inform"
         return chosen, f"auto for {', '.join(picked)}: {why}"
 
 

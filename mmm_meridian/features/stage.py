@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_meridian import frame as cols
+from mmm_meridian.config.modeling import ModelBackend
 from mmm_meridian.config.root import MMMConfig
 from mmm_meridian.errors import DataError
 from mmm_meridian.feature_spec import (
@@ -277,7 +278,8 @@ def build_features(clean: pd.DataFrame, cfg: MMMConfig, excluded_weeks: dict[str
         log.info("features: knots: %s", timed.knots_reason)
     geo_variation, geo_variation_reason = {}, ""
     if len(geos) > 1:
-        geo_variation, geo_variation_reason = cfg.model.priors.geo_variation.resolve(len(geos))
+        geo_variation, geo_variation_reason = cfg.model.priors.geo_variation.resolve(
+            len(geos), learned=cfg.model.backend is ModelBackend.meridian)
         log.info("features: geo spread priors (HalfNormal scale; null: Meridian's default): media %s, controls %s: %s",
                  geo_variation["media"], geo_variation["controls"], geo_variation_reason)
     log.info("features: baseline trend: %s", timed.trend.get("how", "none"))

@@ -112,6 +112,10 @@ def test_geo_spread_auto_follows_the_number_of_geos(make_cfg, caplog):
                          n_geos=MANY_GEOS, model=False)
     assert (spec.geo_variation, spec.geo_variation_reason) == ({"media": 0.2, "controls": 0.2},
                                                               "set by model.priors.geo_variation")
+    # The PyMC engine's spread is a fixed scale that no number of geos informs: auto keeps it pooled.
+    spec, _ = _geo_model(make_cfg, "model.backend=pymc", n_geos=MANY_GEOS, model=False)
+    assert spec.geo_variation == {"media": 0.2, "controls": 0.2}
+    assert "fixed scale, not learned" in spec.geo_variation_reason
 
 
 def test_geo_spread_must_be_positive(make_cfg):
