@@ -99,7 +99,6 @@ TRIED = {
     "pooled": ["model.priors.geo_variation.media=0.2", "model.priors.geo_variation.controls=0.2"],
     "weekly_knots": ["features.seasonality.knot_every_weeks=1", "features.seasonality.annual=false",
                      "features.seasonality.holidays.enabled=false", "features.baseline.promotions=false"],
-    "knots8": ["features.seasonality.knot_every_weeks=8"],
 }
 # Meridian's default geo model has a knot per week, which makes a control that is the same in every geo (the
 # simulator's promo calendar) collinear with time: Meridian refuses to fit and advises dropping it, which is what a
@@ -128,8 +127,7 @@ def prepare_fit(kind: str, seed: int, variant: str, preset: str, backend: str, w
         shape = KINDS[kind]
         dataset = simulate(shape.simulation(seed, experiments))
         engine_keys = ["model.backend=pymc"] if backend == "pymc" else [f"runtime.backend={backend}"]
-        variant_keys = (BARE + (BARE_GEO if shape.n_geos > 1 else []) if variant == "bare" else
-                        TRIED.get(variant, []))
+        variant_keys = {"pipeline": [], "bare": BARE + (BARE_GEO if shape.n_geos > 1 else []), **TRIED}[variant]
         cfg = load_config([f"paths.root={work}", *shape.overrides(), f"training={preset}", *engine_keys,
                            "tracking.enabled=false", *extra, *variant_keys])
         folder = work / f"{kind}-{seed}-{variant}"

@@ -292,9 +292,8 @@ class GeoVariationPrior:
         keeps it pooled at every size.
         """
         auto = FEW_GEOS_SPREAD if n_geos < MANY_GEOS or not learned else None
-        chosen = {name: auto if getattr(self, name) == AUTO_SPREAD else getattr(self, name)
-                  for name in ("media", "controls")}
         picked = [name for name in ("media", "controls") if getattr(self, name) == AUTO_SPREAD]
+        chosen = {name: auto if name in picked else getattr(self, name) for name in ("media", "controls")}
         if not picked:
             return chosen, "set by model.priors.geo_variation"
         if not learned:

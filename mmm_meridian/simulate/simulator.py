@@ -131,7 +131,8 @@ def _geo_roi_factors(spec: SimulationSpec, total_spend: np.ndarray) -> np.ndarra
         return 1.0
     rng = stream(spec, "geo_roi", 0)
     factors = _lognormal_unit_mean(rng, spec.geo_roi_spread, total_spend.shape)
-    weighted = (factors * total_spend).sum(axis=0) / np.where(total_spend.sum(axis=0) > 0, total_spend.sum(axis=0), 1)
+    channel_spend = total_spend.sum(axis=0)
+    weighted = (factors * total_spend).sum(axis=0) / np.where(channel_spend > 0, channel_spend, 1.0)
     return factors / np.where(weighted > 0, weighted, 1.0)[None, :]
 
 
