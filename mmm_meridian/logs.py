@@ -11,6 +11,20 @@ from mmm_meridian.config.root import MMMConfig
 _HANDLER_TAG = "_mmm_meridian_handler"
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not the stream it was when logging was set up:
+    notebooks and test runners swap ``sys.stderr`` (and close the old one), and a handler holding the old stream would
+    fail with "I/O operation on closed file" on every later record."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:  # StreamHandler.__init__ assigns it; the current stderr always wins
+        pass
+
+
 class _LibraryWarningsFilter(logging.Filter):
     """Keep Python warnings raised inside libraries (Meridian, TensorFlow, ArviZ) off the console: they go to the
     log file, and to the console only at DEBUG."""
@@ -29,7 +43,7 @@ def setup_logging(cfg: MMMConfig, *, log_file: Path | None = None) -> Path | Non
             root.removeHandler(handler)
             handler.close()
     logging.captureWarnings(True)
-    console = logging.StreamHandler(sys.stderr)
+    console = _ConsoleHandler()
     console.setFormatter(formatter)
     if level != logging.DEBUG:
         console.addFilter(_LibraryWarningsFilter())

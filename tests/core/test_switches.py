@@ -8,6 +8,7 @@ Meridian, and the MLflow experiment and model that tracking writes (``tracking.*
 from __future__ import annotations
 
 import logging
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -52,6 +53,23 @@ def test_logging_to_file_writes_the_run_log_or_not(make_cfg, tmp_path, restore_l
     assert "hello world" in on_file.read_text(encoding="utf-8")
     assert _log_through(make_cfg("logging.to_file=false"), off_file) is None
     assert not off_file.exists() and not off_file.parent.exists()
+
+
+def test_console_log_follows_the_current_stderr_after_the_old_one_is_closed(make_cfg, tmp_path, restore_logging,
+                                                                           monkeypatch):
+    # Test runners and notebooks swap sys.stderr and close the old one: records must reach the new one, and no
+    # "--- Logging error --- I/O operation on closed file" may be printed.
+    import io
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging(make_cfg("logging.to_file=false"))
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("mmm_meridian.switch_test").info("after the swap")
+    assert second.getvalue().splitlines()[-1].endswith("after the swap")
+    assert "Logging error" not in second.getvalue()
 
 
 def test_logging_format_is_the_log_line_layout(make_cfg, tmp_path, restore_logging, capsys):
