@@ -29,7 +29,8 @@ def test_logging_progress_shows_a_download_bar_or_not(make_cfg, fake_figshare: F
     assert shown.source["from_cache"] is False and hidden.source["from_cache"] is False  # both really downloaded
     assert len(shown.frame) == len(hidden.frame) == 2
     assert "shop.csv: 100%" in bar and f"{len(CSV)}.0/{len(CSV)}.0" in bar  # tqdm: name, percent, bytes
-    assert quiet == ""
+    # No bar at all; a log line may still reach stderr when an earlier stage in this process set up console logging.
+    assert "%|" not in quiet and f"{len(CSV)}.0/{len(CSV)}.0" not in quiet
 
 
 # -- ingest.figshare.* : how hard the connector tries and what it refuses ------------------------------------------
