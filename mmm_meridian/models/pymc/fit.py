@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import math
 import os
 import sys
 import time
@@ -36,6 +37,12 @@ SAMPLERS = ("pymc", "numpyro", "nutpie", "blackjax")
 # values (the answers are computed from the parameters; at 4000 draws x 156 weeks x 40 geos x 10 channels the
 # contributions alone would be 2 GB of netCDF).
 MAX_STORED_DETERMINISTIC = 20_000_000
+# numpyro's and blackjax's "parallel" chains (one XLA host device per chain, pmap) grow resident memory for as long
+# as they sample (JAX 0.10 on CPU: about 30 MB a second at 40 geos x 104 weeks x 5 channels, 7.6 GB after 350
+# iterations of 4 chains; a default-preset 40-geo fit was killed at 24 GB). "vectorized" chains (one program, vmap)
+# stay flat (1.7 GB) but took 1.8x as long with 2 chains on 2 cores, so panels up to this many week x geo x channel
+# cells keep parallel chains (a 4-geo, 3-year, 5-channel panel has 3,120; the leak there stays small).
+MAX_PARALLEL_CHAIN_CELLS = 10_000
 
 
 def check_sampler(name: str) -> None:
@@ -68,6 +75,14 @@ def _sampler_kwargs(settings: SamplerSettings) -> dict[str, Any]:
     elif name == "nutpie":
         kwargs["nuts_sampler_kwargs"] = {"maxdepth": depth}
     return kwargs
+
+
+def chain_method(model: PymcModel) -> str:
+    """numpyro's / blackjax's ``chain_method`` for this model: "parallel" up to :data:`MAX_PARALLEL_CHAIN_CELLS`
+    week x geo x channel cells, "vectorized" above (see there why)."""
+    coords = model.mmm.model.coords
+    cells = math.prod(len(coords[dim]) for dim in ("date", "channel")) * len(coords.get("geo") or (None,))
+    return "parallel" if cells <= MAX_PARALLEL_CHAIN_CELLS else "vectorized"
 
 
 @contextlib.contextmanager
@@ -115,11 +130,18 @@ def sample(model: PymcModel, settings: SamplerSettings) -> dict[str, float]:
     check_sampler(name)
     _host_devices(name, int(settings.n_chains))
     mmm = model.mmm
+    kwargs = _sampler_kwargs(settings)
+    if name in ("numpyro", "blackjax"):
+        kwargs["nuts_sampler_kwargs"]["chain_method"] = chain_method(model)
+        if kwargs["nuts_sampler_kwargs"]["chain_method"] == "vectorized":
+            log.info("pymc engine: %s runs its %d chains vectorized in one program (more than %d week x geo x "
+                     "channel cells: parallel chains' memory grows while they sample)", name, settings.n_chains,
+                     MAX_PARALLEL_CHAIN_CELLS)
     started = time.perf_counter()
     try:
         with warnings.catch_warnings(), _jax_float64(name):
             warnings.simplefilter("ignore")  # PyMC's chain-count and convergence notices: diagnostics.json has them
-            mmm.fit(mmm.X, mmm.y, **_sampler_kwargs(settings))
+            mmm.fit(mmm.X, mmm.y, **kwargs)
     except MemoryError as exc:
         raise UserError(f"out of memory while sampling: {exc}", where="train",
                         fix="lower training.sampler.n_keep or n_chains") from exc

@@ -106,6 +106,28 @@ def test_sampler_settings_become_pm_sample_arguments() -> None:
         {"maxdepth": 7}
 
 
+def test_large_panels_sample_their_chains_vectorized(make_inputs, make_spec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel (pmap) chains grow memory while they sample (a 40-geo fit was killed at 24 GB): above
+    MAX_PARALLEL_CHAIN_CELLS week x geo x channel cells the chains run vectorized, below it in parallel."""
+    inputs = make_inputs(("A", "B"))
+    model = ENGINE.build(inputs, make_spec(inputs))
+    coords = model.mmm.model.coords
+    cells = len(coords["date"]) * len(coords["geo"]) * len(coords["channel"])
+    passed: list[dict] = []
+    monkeypatch.setattr(model.mmm, "fit", lambda X, y, **kwargs: passed.append(kwargs))
+    monkeypatch.setattr(fit, "finish", lambda model: None)
+    settings = SamplerSettings(n_chains=2, n_adapt=10, n_burnin=0, n_keep=10, seed=1, nuts_sampler="numpyro")
+    methods = {}
+    for limit in (cells, cells - 1):
+        monkeypatch.setattr(fit, "MAX_PARALLEL_CHAIN_CELLS", limit)
+        methods[limit] = fit.chain_method(model)
+        fit.sample(model, settings)
+        assert passed[-1]["nuts_sampler_kwargs"]["chain_method"] == methods[limit]
+    assert methods == {cells: "parallel", cells - 1: "vectorized"}
+    fit.sample(model, dataclasses.replace(settings, nuts_sampler="pymc"))  # PyMC's own NUTS has no chain method
+    assert "chain_method" not in passed[-1].get("nuts_sampler_kwargs", {})
+
+
 def test_jax_samplers_get_a_host_device_per_chain(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "jax", raising=False)  # JAX not started yet in this (pretend) process
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_x --xla_force_host_platform_device_count=2")
