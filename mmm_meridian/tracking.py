@@ -88,6 +88,18 @@ def _concurrency_risk(cfg: MMMConfig, launcher: str | None) -> str | None:
     return None
 
 
+def _beside_sqlite_file(uri: str) -> Path | None:
+    """``<folder>/artifacts`` for a local sqlite file ``sqlite:///<folder>/<name>.db``; None for other stores.
+
+    Without it MLflow puts a sqlite store's artifacts under ``./mlruns`` of whichever folder the experiment was created
+    from, away from the database that lists them.
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri[len(prefix):] in ("", ":memory:"):
+        return None
+    return Path(uri[len(prefix):]).expanduser().resolve().parent / "artifacts"
+
+
 def _local(folder: Path, reason: str | None) -> Store:
     folder = folder.expanduser().resolve() / "mlruns"
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,7 +120,7 @@ def resolve_store(cfg: MMMConfig, launcher: str | None, *, launching: bool = Fal
                               "(it locks, and on a network volume it can corrupt)", where="config key tracking.uri",
                               fix="point tracking.uri at an MLflow server (e.g. http://mlflow:5000), or drop it so "
                               "that each job logs to a sqlite store of its own under <paths.artifacts>/mlruns")
-        return Store(uri)
+        return Store(uri, _beside_sqlite_file(uri))
     # A sweep's launching process writes the shared store alone (its jobs get their own), except on Kubernetes,
     # where other Jobs may be writing the shared file on the volume.
     if reason and (not launching or cfg.profile.value == "k8s"):

@@ -38,6 +38,9 @@ def test_stage_run_is_nested_with_params_metrics_and_artifacts(make_cfg, tmp_pat
     assert "ingest/raw.parquet" not in names  # raw user data is referenced by hash, not copied
     assert client.list_artifacts(parent["run_id"], "logs")
     assert client.get_experiment(child["experiment_id"]).name == "tracked"
+    # A sqlite tracking.uri keeps its artifacts beside its file, not under the current folder's ./mlruns.
+    assert (tmp_path / "artifacts").is_dir()
+    assert client.get_experiment(child["experiment_id"]).artifact_location == (tmp_path / "artifacts").as_uri()
 
 
 def test_tracking_disabled_writes_no_store(make_cfg, tmp_path):
