@@ -33,8 +33,8 @@ def test_demo_pipeline_contract_deck_and_tracking(make_cfg, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     # With a second opinion from the PyMC engine (issue "Model engines"): fitted beside Meridian in train, its own
     # holdout forecast scored in evaluate, both side by side in the deck.
-    # The fit holds out the 13 weeks evaluate scores, so evaluate reads the train model instead of refitting Meridian
-    # (the refit runs in the PyMC engine's test and for the second opinion below; CI's demo run refits Meridian).
+    # The fit holds out the 13 weeks evaluate scores, so evaluate scores the train model, and train's second-opinion
+    # fit, instead of refitting either engine (tests/evaluate cover the refits; CI's demo run refits Meridian).
     cfg = make_cfg("tracking.enabled=true", f"tracking.uri={uri}", *TINY, "model.second_opinion=pymc",
                    "model.holdout_weeks=13")
     with trace_stage_reads() as reads:
@@ -79,6 +79,11 @@ def test_demo_pipeline_contract_deck_and_tracking(make_cfg, tmp_path):
     metrics = json.loads((root / "evaluate/metrics.json").read_text())
     assert metrics["strategies"]["temporal_holdout"]["source"] == "train model"
     assert metrics["second_opinion"]["engine"] == "pymc" and 0 <= metrics["second_opinion"]["holdout"]["mape"] < 1
+    # Train's second-opinion fit held out the same 13 weeks: evaluate scored it, sampling nothing new.
+    assert metrics["second_opinion"]["convergence"]["source"] == "train second opinion"
+    assert json.loads((root / "evaluate/refits/second_opinion_pymc/diagnostics.json").read_text()) == \
+        json.loads((root / "train/second_opinion/diagnostics.json").read_text())
+    assert "Forecast of the last 13 weeks, each engine fitted without them" in text
     assert (root / "evaluate/holdout_predictions_pymc.csv").is_file()
     assert "Second opinion: two engines, same data" in text and "PyMC-Marketing 90 % interval" in text
     assert (root / "report/dashboard/second_opinion.csv").is_file()

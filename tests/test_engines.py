@@ -30,8 +30,7 @@ def deck_text(path: Path) -> str:
 
 
 def test_pymc_engine_runs_every_stage_with_meridians_contract(make_cfg):
-    # The fit holds out evaluate's 13 weeks: evaluate scores the train model (the PyMC engine's refit runs as the
-    # second opinion of tests/test_end_to_end.py).
+    # The fit holds out evaluate's 13 weeks: evaluate scores the train model (no refit).
     cfg = make_cfg(*TINY, "model.backend=pymc", "model.holdout_weeks=13")
     manifests = run(cfg)
     assert list(manifests) == list(STAGES)

@@ -27,6 +27,7 @@ from mmm_meridian.models.diagnostics import Diagnostics, describe_worst
 ADVICE = ("sample longer (training=production, or raise training.sampler.n_adapt / n_burnin / n_keep) or simplify "
           "the model (see README 'Fitting (`mmm train`)')")
 MAIN_FIT = "train model"  # the temporal holdout scored on the train stage's own fit (already gated by train)
+SECOND_OPINION_FIT = "train second opinion"  # model.second_opinion's holdout scored on train's fit of that engine
 NOT_CONVERGED = "refit not converged"
 MAIN_NOT_CONVERGED = "model not converged (accepted below the convergence gate)"
 

@@ -24,12 +24,15 @@ class RefitResult:
 
 
 def refit_job(base: FitJob, label: str, *, holdout_weeks: int = 0, window: tuple[str, str] | None = None,
-              geo_holdout: dict[str, Any] | None = None, interval: float = 0.8) -> FitJob:
+              geo_holdout: dict[str, Any] | None = None, interval: float = 0.8,
+              saved_model: Path | None = None) -> FitJob:
     """``base`` (the main fit's job) with the holdout (and window) of one validation strategy; the refit writes
-    its posterior predictive table with ``interval``."""
+    its posterior predictive table with ``interval`` (``saved_model``: scores that fit, saved with the same holdout,
+    instead of sampling)."""
     return dataclasses.replace(base, holdout_weeks=holdout_weeks, window=window, save_model=False,
                                predictions=False, revenue_figures=False, predictive_interval=interval,
-                               geo_holdout=geo_holdout, label=label)
+                               geo_holdout=geo_holdout, saved_model=str(saved_model) if saved_model else None,
+                               label=label)
 
 
 class PendingRefit:

@@ -35,6 +35,7 @@ from mmm_meridian.evaluate import calibration, convergence
 from mmm_meridian.evaluate.checks import digital_checks, media_share_check, platform_revenue, roi_bounds_check
 from mmm_meridian.evaluate.metrics import Check, judge, mark_excluded, roi_movement, score, scored_in_sample, spread
 from mmm_meridian.feature_spec import SPEC_FILE
+from mmm_meridian.models import compare
 from mmm_meridian.models.base import Engine
 from mmm_meridian.models.jobs import job_from_config, make_splits
 
@@ -118,23 +119,32 @@ class Evaluator:
         base = dataclasses.replace(base, engine=engine.name, runtime=plan.to_dict(),
                                    sampler=self.ev.refit_sampler.capped(base.sampler))
         job = refit_job(base, f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
-        self.ctx.log.info("evaluate: %s: refitting (%s engine) in a separate process", name, engine.name)
+        doing = "scoring train's fit" if job.saved_model else "refitting"
+        self.ctx.log.info("evaluate: %s: %s (%s engine) in a separate process", name, doing, engine.name)
         pending = PendingRefit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
                                self.cfg.training.split_timeout_s)
         return pending.result() if wait else pending
 
     def second_opinion(self) -> dict[str, Any] | None:
         """The temporal holdout scored for ``model.second_opinion``'s engine too (None when it is off): both
-        engines' forecasts of the same held-out weeks, each from its own refit."""
+        engines' forecasts of the same held-out weeks, each from a fit without them. When train's fits already held
+        these weeks out (``model.holdout_weeks``), train's second-opinion fit is scored (its full sampler, no
+        sampling here); otherwise the other engine is refitted."""
         if self.cfg.model.second_opinion is None or not self.ev.validation_strategies.temporal_holdout.enabled:
             return None
         other = models.engine(self.cfg.model.second_opinion)
         weeks = self.ev.validation_strategies.temporal_holdout.weeks
-        refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks)
+        saved = self.ctx.input_path("train", compare.FOLDER) / other.model_file
+        if self.spec_holdout_weeks == weeks and saved.is_file():
+            source = convergence.SECOND_OPINION_FIT
+            refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks, saved_model=saved)
+        else:
+            source = "refit"
+            refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks)
         predictions = mark_excluded(refit.predictions, self.excluded_weeks, cols.GEO, cols.TIME)
         self.ctx.out.write_csv(f"holdout_predictions_{other.name}.csv", predictions)
         held = self._judged(score(predictions, predictions["holdout"]))
-        record = convergence.summarise(refit.diagnostics, "refit", self.policy)
+        record = convergence.summarise(refit.diagnostics, source, self.policy)
         return {"engine": other.name, "weeks": weeks, **_status(record), "holdout": held, "convergence": record}
 
     def _converged(self, name: str, diagnostics: dict[str, Any], source: str, checks: list[Check]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ The same :func:`run_job` runs in the stage's process or in a subprocess (:func:`
 one process, so rolling splits, evaluate's holdout refits and fits on a backend other than the one already loaded
 run in fresh processes. A job names its engine (``model.backend``) and writes, as asked: ``model.<ext>``,
 ``diagnostics.json``, ``roi.csv``, ``predictions.csv`` (expected revenue, 90 % interval) and ``predictions.parquet``
-(the posterior PREDICTIVE table evaluate scores).
+(the posterior PREDICTIVE table evaluate scores). A job with ``saved_model`` samples nothing: it scores a fit another
+job saved with the same holdout (:func:`score_saved`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pandas as pd
 from mmm_meridian import frame as cols
 from mmm_meridian.artifacts import dumps
 from mmm_meridian.config.modeling import ConvergenceConfig, RollingSplitsConfig
-from mmm_meridian.errors import DataError, UserError
+from mmm_meridian.errors import DataError, MissingArtifactError, UserError
 from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE, FeatureSpec
 from mmm_meridian.models.base import GeoHoldout, RuntimePlan, SamplerSettings
 
@@ -64,6 +65,7 @@ class FitJob:
     revenue_figures: bool = True  # total revenue and P(negative baseline), for the plausibility gate
     predictive_interval: float | None = None  # evaluate: write predictions.parquet with this predictive interval
     geo_holdout: dict[str, Any] | None = None  # evaluate: {"geos": [...], "start": ISO date}
+    saved_model: str | None = None  # evaluate: score this saved fit (same holdout) instead of sampling a new one
     label: str = "train"
 
     def write(self, path: Path) -> Path:
@@ -199,6 +201,8 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
     from mmm_meridian import models
     from mmm_meridian.models import diagnostics as diag
 
+    if job.saved_model is not None:
+        return score_saved(job, out_dir)
     engine = models.engine(job.engine)
     inputs, spec = load_inputs(job)
     n_weeks = inputs[cols.TIME].nunique()
@@ -254,6 +258,41 @@ def run_job(job: FitJob, out_dir: Path) -> FitResult:
              "converged" if diagnostics.converged else "NOT converged: " + "; ".join(diagnostics.failures),
              diagnostics.max_rhat, diagnostics.min_ess)
     return FitResult(diagnostics=diagnostics.to_dict(), roi=roi, predictions=predictions, files=files)
+
+
+def score_saved(job: FitJob, out_dir: Path) -> FitResult:
+    """Write ``predictions.parquet`` (``job.predictive_interval``) from the fit saved at ``job.saved_model`` and copy
+    its ``diagnostics.json`` and ``roi.csv`` beside it: what a refit with the same holdout writes, without sampling.
+
+    Raises:
+        MissingArtifactError: the saved fit or its ``diagnostics.json`` / ``roi.csv`` is missing or unreadable.
+        ValueError: the job names no saved fit or interval, or the saved fit holds out other weeks than
+            ``job.holdout_weeks`` (its forecast would not be one).
+    """
+    from mmm_meridian import models
+
+    if job.saved_model is None or job.predictive_interval is None:
+        raise ValueError("score_saved needs the job's saved_model and predictive_interval")
+    engine = models.engine(job.engine)
+    saved = Path(job.saved_model)
+    try:
+        diagnostics = json.loads((saved.parent / "diagnostics.json").read_text(encoding="utf-8"))
+        roi = pd.read_csv(saved.parent / "roi.csv")
+    except (OSError, ValueError) as exc:
+        raise MissingArtifactError(f"the saved fit's diagnostics.json or roi.csv cannot be read: {exc}",
+                                   where=str(saved.parent), fix="re-run the stage that wrote it") from exc
+    if diagnostics.get("holdout_weeks") != job.holdout_weeks:
+        raise ValueError(f"{saved} holds out {diagnostics.get('holdout_weeks')} week(s), the job scores "
+                         f"{job.holdout_weeks}")
+    log.info("%s: %s engine: scoring the saved fit %s (no sampling)", job.label, engine.name, saved)
+    model = engine.load(saved)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    engine.predictive_table(model, job.predictive_interval, seed=int(job.sampler["seed"])).to_parquet(
+        out_dir / "predictions.parquet", index=False)
+    (out_dir / "diagnostics.json").write_text(dumps(diagnostics) + "\n", encoding="utf-8")
+    roi.to_csv(out_dir / "roi.csv", index=False)
+    return FitResult(diagnostics=diagnostics, roi=roi,
+                     files={"diagnostics": "diagnostics.json", "roi": "roi.csv", "predictive": "predictions.parquet"})
 
 
 class SubprocessFit:

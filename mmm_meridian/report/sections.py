@@ -378,7 +378,7 @@ def holdout_comparison(metrics: dict[str, Any], engines: list[str]) -> str | Non
         note = f" ({doc['status']})" if doc.get("status") else ""
         parts.append(f"{ENGINE_TITLES.get(engine, engine)} MAPE {share(held.get('mape'))}, coverage "
                      f"{share(held.get('coverage'))}{note}")
-    return f"Forecast of the last {second['weeks']} weeks, each engine refitted without them: " + "; ".join(parts) + "."
+    return f"Forecast of the last {second['weeks']} weeks, each engine fitted without them: " + "; ".join(parts) + "."
 
 
 def curves(deck: Deck, data: ReportData) -> None:

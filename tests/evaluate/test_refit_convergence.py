@@ -174,6 +174,55 @@ def test_the_record_names_the_sampler_that_scored_the_holdout(make_cfg, tmp_path
     assert record["sampler"] == "4 chains x 500 kept draws (500 adaptation, 200 burn-in)"
 
 
+class SecondOpinionEvaluator(FakeEvaluator):
+    """Records the keyword arguments of each refit (the second opinion's scoring job)."""
+
+    calls: list[dict[str, Any]] = []
+
+    def refit(self, name: str, **kwargs: Any) -> RefitResult:
+        self.calls.append(kwargs)
+        return super().refit(name, **kwargs)
+
+
+@pytest.mark.parametrize(("train_held", "saved", "scores_saved"), [(HELD, True, True), (HELD, False, False),
+                                                                    (HELD + 1, True, False), (0, True, False)])
+def test_the_second_opinion_scores_trains_fit_when_it_held_out_the_same_weeks(make_cfg, tmp_path, monkeypatch,
+                                                                                train_held, saved, scores_saved):
+    # model.holdout_weeks = the temporal holdout's weeks: train's second-opinion fit already forecasts them, so
+    # evaluate scores that fit (no sampling) instead of refitting the other engine.
+    ctx, _ = run(make_cfg, tmp_path, monkeypatch, 812.0, "model.second_opinion=pymc")
+    folder = tmp_path / "train" / "second_opinion"
+    folder.mkdir(parents=True)
+    if saved:
+        (folder / "model.nc").write_bytes(b"saved fit")
+    ctx.inputs["train"] = tmp_path / "train"
+    evaluator = SecondOpinionEvaluator(ctx)
+    evaluator.spec_holdout_weeks = train_held
+    SecondOpinionEvaluator.calls = []
+    doc = evaluator.second_opinion()
+    [call] = SecondOpinionEvaluator.calls
+    assert call["holdout_weeks"] == HELD and call["engine"].name == "pymc"
+    assert call.get("saved_model") == (folder / "model.nc" if scores_saved else None)
+    assert doc["convergence"]["source"] == ("train second opinion" if scores_saved else "refit")
+    assert doc["weeks"] == HELD and doc["holdout"]["mape"] == pytest.approx(0.2)
+
+
+def test_scoring_a_saved_fit_refuses_one_with_another_holdout_or_without_its_diagnostics(tmp_path):
+    from mmm_meridian.errors import MissingArtifactError
+    from mmm_meridian.models.jobs import FitJob, run_job
+
+    (tmp_path / "model.nc").write_bytes(b"saved fit")
+    job = FitJob("model_inputs.parquet", "feature_spec.json", {"seed": 1}, {}, {}, engine="pymc", holdout_weeks=HELD,
+                 predictive_interval=0.9, saved_model=str(tmp_path / "model.nc"))
+    with pytest.raises(MissingArtifactError, match="diagnostics.json or roi.csv cannot be read"):
+        run_job(job, tmp_path / "out")
+    (tmp_path / "diagnostics.json").write_text(json.dumps({**diagnostics(812.0), "holdout_weeks": HELD - 1}))
+    pd.DataFrame({"channel": ["tv"], "roi_mean": [1.0]}).to_csv(tmp_path / "roi.csv", index=False)
+    with pytest.raises(ValueError, match=f"holds out {HELD - 1} week\\(s\\), the job scores {HELD}"):
+        run_job(job, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 class EarlyEvaluator(FakeEvaluator):
     """Train's model holds out no weeks, so the temporal refit is certainly needed: the real
     ``start_temporal_refit`` starts it (a stand-in that records when it is started, collected or stopped)."""
