@@ -63,7 +63,13 @@ def test_recommendation_raises_true_revenue_and_keeps_every_bound(fitted, model,
                                result.recommendation.mean_outcome, rtol=1e-4)
 
 
-def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):
+def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path, monkeypatch):
+    from meridian.analysis import optimizer as meridian_optimizer
+
+    grids = []  # Meridian's optimisation grids built by the stage (the expensive step of an optimisation)
+    build = meridian_optimizer.BudgetOptimizer.create_optimization_grid
+    monkeypatch.setattr(meridian_optimizer.BudgetOptimizer, "create_optimization_grid",
+                        lambda self, *a, **k: grids.append(k) or build(self, *a, **k))
     presets = ["~optimization.scenario_presets.budget_minus_10", "~optimization.scenario_presets.budget_plus_10",
                "~optimization.scenario_presets.budget_minus_20", "~optimization.scenario_presets.current_budget",
                "optimization.scenario_presets.conservative.max_spend_pct=0.3",
@@ -94,6 +100,9 @@ def test_stage_writes_allocation_scenarios_summary_and_html(fitted, tmp_path):
     spend_cols = [c for c in scenarios.columns if c.startswith("spend_")]
     assert scenarios.loc["budget_plus_20", spend_cols].sum() == pytest.approx(1.2 * budget, rel=2e-3)
     assert 0.0 <= plus["prob_beats_current_mix"] <= 1.0
+    # One grid serves the recommendation and every feasible scenario, the widest (aggressive: up to 60 %) included.
+    assert scenarios.loc["aggressive", "status"] == "ok"
+    assert len(grids) == 1
 
     doc = json.loads((out / "summary.json").read_text())
     assert doc["constraints"]["satisfied"] is True

@@ -101,11 +101,15 @@ def shared_grid(mmm: Any, historical: np.ndarray, highest: np.ndarray, budget: f
 
     Building the grid (incremental revenue of each channel at every spend step, on every posterior draw) is the
     expensive part of an optimisation; Meridian reuses a grid whose bounds contain a request's bounds. This grid
-    spans [0, ``highest``] per channel, ``highest`` being the largest spend any scenario may give the channel.
+    spans [0, ``highest``] per channel, ``highest`` being the largest spend any scenario may give the channel, plus
+    two spend steps: Meridian rounds a request's spend before scaling it to its bounds, which can put a scenario's
+    upper bound a step above the same bound computed at the grid's budget, and then it builds a second grid (the
+    demo's "aggressive" scenario did: 15 s).
     """
     shares = historical / historical.sum()
     centre = budget * shares
-    upper = np.divide(highest, centre, out=np.ones_like(centre), where=centre > 0) - 1.0
+    step = 10.0 ** -meridian_optimizer.get_round_factor(float(budget), gtol)
+    upper = np.divide(highest + 2 * step, centre, out=np.ones_like(centre), where=centre > 0) - 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return meridian_optimizer.BudgetOptimizer(mmm).create_optimization_grid(
