@@ -135,12 +135,10 @@ class Evaluator:
         other = models.engine(self.cfg.model.second_opinion)
         weeks = self.ev.validation_strategies.temporal_holdout.weeks
         saved = self.ctx.input_path("train", compare.FOLDER) / other.model_file
-        if self.spec_holdout_weeks == weeks and saved.is_file():
-            source = convergence.SECOND_OPINION_FIT
-            refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks, saved_model=saved)
-        else:
-            source = "refit"
-            refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks)
+        scores_saved = self.spec_holdout_weeks == weeks and saved.is_file()
+        source = convergence.SECOND_OPINION_FIT if scores_saved else "refit"
+        refit = self.refit(f"second_opinion_{other.name}", engine=other, holdout_weeks=weeks,
+                           saved_model=saved if scores_saved else None)
         predictions = mark_excluded(refit.predictions, self.excluded_weeks, cols.GEO, cols.TIME)
         self.ctx.out.write_csv(f"holdout_predictions_{other.name}.csv", predictions)
         held = self._judged(score(predictions, predictions["holdout"]))
