@@ -135,25 +135,30 @@ def test_hydra_cfg_hydra_with_package_and_resolve(capsys, tmp_path):
     assert paths["artifacts"] == f"{tmp_path}/artifacts/mmm_demo"  # interpolation resolved
 
 
-def test_hydra_info_shows_the_search_path_with_the_config_dir(tmp_path):
+def test_hydra_info_shows_the_search_path_with_the_config_dir(capsys, tmp_path, monkeypatch):
+    import logging
+
     from mmm_meridian.config.loader import conf_dir
 
-    # In a fresh process each: Hydra's --info configures logging (dictConfig closes the handlers already there), so
-    # in the test process its output and pytest's own log handlers depended on which tests ran before it.
+    # As after a run in this process (Hydra's job logging config disables existing loggers; mmm_meridian.logs sets
+    # the "hydra" logger to INFO): --info printed nothing then, and this test failed depending on which tests ran
+    # before it in the same worker. Both states are put back afterwards.
+    monkeypatch.setattr(logging.getLogger("hydra._internal.hydra"), "disabled", True)
+    monkeypatch.setattr(logging.getLogger("hydra"), "level", logging.INFO)
     user = tmp_path / "my_conf"
     (user / "data").mkdir(parents=True)
-    info = _mmm("ingest", "--config-dir", str(user), "--info", "searchpath", cwd=tmp_path)
-    assert info.returncode == 0, info.stderr[-2000:]
-    assert f"file://{conf_dir()}" in info.stdout
-    assert f"file://{user}" in info.stdout
-    assert "Defaults List" not in info.stdout  # only the topic asked for
-    missing = _mmm("ingest", "--info", "defaults", "data=nodata", cwd=tmp_path)
-    assert missing.returncode == 2
-    assert missing.stderr.startswith("error: ingest: invalid configuration: In 'config': Could not find 'data/nodata'")
-    assert "Available options in 'data':" in missing.stderr and " demo " in missing.stderr
-    hydra_help = _mmm("ingest", "--hydra-help", cwd=tmp_path)
-    assert hydra_help.returncode == 0
-    assert hydra_help.stdout.startswith(f"Hydra ({_dist_version('hydra-core')})")
+    assert main(["ingest", "--config-dir", str(user), "--info", "searchpath"]) == 0
+    out = capsys.readouterr().out
+    assert f"file://{conf_dir()}" in out
+    assert f"file://{user}" in out
+    assert "Defaults List" not in out  # only the topic asked for
+    assert logging.getLogger("hydra._internal.hydra").disabled and logging.getLogger("hydra").level == logging.INFO
+    assert main(["ingest", "--info", "defaults", "data=nodata"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ingest: invalid configuration: In 'config': Could not find 'data/nodata'")
+    assert "Available options in 'data':" in err and " demo " in err
+    assert main(["ingest", "--hydra-help"]) == 0
+    assert capsys.readouterr().out.startswith(f"Hydra ({_dist_version('hydra-core')})")
 
 
 def test_hydra_flags_refuse_bad_values_and_invalid_configs_in_one_line(capsys):
