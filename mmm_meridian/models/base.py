@@ -100,11 +100,24 @@ def compilation_cache(runtime: RuntimeConfig) -> Path | None:
     return cache
 
 
+def jax_cache_env(cache: Path) -> dict[str, str]:
+    """The environment that points JAX's persistent compilation cache at ``cache`` and keeps every program in it.
+
+    JAX keeps only programs that took a second or more to compile. A Meridian fit also compiles hundreds of small
+    ones (its eager array operations, the prior draws, the posterior's reconstruction), about 0.05 s each: about
+    25 s of a small fit's process, paid again by every stage, refit and sweep job without this.
+    """
+    return {"JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
 def point_loaded_jax_at_cache(plan: RuntimePlan) -> None:
-    """Tell an already imported JAX about ``plan``'s compilation cache (JAX reads the variable only when imported)."""
+    """Tell an already imported JAX about ``plan``'s compilation cache (JAX reads the variables only when imported)."""
     cache = plan.env.get("JAX_COMPILATION_CACHE_DIR")
     if cache and "jax" in sys.modules:
-        sys.modules["jax"].config.update("jax_compilation_cache_dir", cache)
+        jax_config = sys.modules["jax"].config
+        jax_config.update("jax_compilation_cache_dir", cache)
+        jax_config.update("jax_persistent_cache_min_compile_time_secs",
+                          float(plan.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 def installed_versions(distributions: tuple[str, ...]) -> dict[str, str]:

@@ -7,12 +7,15 @@ is the plan the train stage applies before Meridian (JAX / TensorFlow) starts.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
+from mmm_meridian.models import base
 from mmm_meridian.models.meridian import runtime
 
 
@@ -72,3 +75,22 @@ def test_compilation_cache_dir_is_where_jax_keeps_compiled_programs(make_cfg, tm
         runtime.plan(RuntimeConfig())
     assert info.value.where == "runtime.compilation_cache_dir"
     assert not (Path.cwd() / "${paths.cache}").exists()
+
+
+_SMALL_PROGRAM = "import jax, jax.numpy as jnp; print(float(jax.jit(lambda x: jnp.sin(x) * 2.0)(1.0)))"
+
+
+def test_the_cache_keeps_programs_that_compile_in_under_a_second(make_cfg, tmp_path):
+    """Meridian's many small programs (eager operations, prior draws) compile in ~0.05 s each; JAX's default keeps
+    only those over a second, so without the plan's setting a new process would compile them all again."""
+    plan = runtime.plan(make_cfg(f"runtime.compilation_cache_dir={tmp_path}/xla").runtime)
+    assert plan.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+
+    def cached_after_a_small_program(env: dict[str, str]) -> int:
+        subprocess.run([sys.executable, "-c", _SMALL_PROGRAM], env=env, check=True, capture_output=True)
+        return len(list((tmp_path / "xla").iterdir()))
+
+    env = base.subprocess_env(plan)
+    jax_default = {k: v for k, v in env.items() if k != "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"}
+    assert cached_after_a_small_program(jax_default) == 0
+    assert cached_after_a_small_program(env) > 0

@@ -20,7 +20,7 @@ import numpy as np
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.models.base import RuntimePlan, compilation_cache, point_loaded_jax_at_cache
+from mmm_meridian.models.base import RuntimePlan, compilation_cache, jax_cache_env, point_loaded_jax_at_cache
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def plan(runtime: RuntimeConfig) -> RuntimePlan:
             env["NVIDIA_TF32_OVERRIDE"] = "0"
     cache = compilation_cache(runtime) if backend == "jax" else None
     if cache is not None:
-        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
+        env.update(jax_cache_env(cache))
     if runtime.threads is not None:
         n = str(runtime.threads)
         env.update({"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1",

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.models.base import RuntimePlan, compilation_cache, installed_versions, point_loaded_jax_at_cache
+from mmm_meridian.models.base import (RuntimePlan, compilation_cache, installed_versions, jax_cache_env,
+                                     point_loaded_jax_at_cache)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def plan(runtime: RuntimeConfig) -> RuntimePlan:
     if cache is not None:
         compiledir = _pytensor_dir(cache)
         compiledir.mkdir(parents=True, exist_ok=True)
-        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
+        env.update(jax_cache_env(cache))
         flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")]
         env["PYTENSOR_FLAGS"] = ",".join([*flags, f"compiledir={compiledir}"])
     return RuntimePlan("pymc", BACKEND, PRECISION, "cpu", runtime.threads, env)

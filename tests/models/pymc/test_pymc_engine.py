@@ -64,6 +64,7 @@ def test_runtime_plan_sets_threads_caches_and_cpu(tmp_path: Path) -> None:
     assert plan.env["OMP_NUM_THREADS"] == "3" and plan.env[runtime.CORES_ENV] == "3"
     assert "--xla_force_host_platform_device_count=3" in plan.env["XLA_FLAGS"]
     assert plan.env["JAX_COMPILATION_CACHE_DIR"] == str(cache.resolve())
+    assert plan.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"  # numpyro's small programs are kept too
     assert f"compiledir={(tmp_path / 'cache' / 'pytensor').resolve()}" in plan.env["PYTENSOR_FLAGS"]
     assert (tmp_path / "cache" / "pytensor").is_dir()
     env = ENGINE.child_env(plan)
