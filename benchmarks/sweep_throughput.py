@@ -10,8 +10,8 @@ the full run, ``joblib_2`` with ``runtime.threads=1`` (one core per fit instead 
     python benchmarks/sweep_throughput.py --cold-then-warm   # joblib_2 with an empty, then a warm compilation cache
 
 Every sweep shares the root's JAX compilation cache (``runtime.compilation_cache_dir``, under ``paths.cache``): the
-first sweep of a run fills it. ``--cold-then-warm`` times that first joblib_2 sweep on an empty cache, then joblib_2
-and the basic launcher on the warm cache.
+first sweep of a run fills it. ``--cold-then-warm`` times a joblib_2 sweep without a cache (the same
+run's baseline), one on an empty cache, then joblib_2 and the basic launcher on the warm cache.
 """
 
 from __future__ import annotations
@@ -97,14 +97,16 @@ def cold_then_warm(preset: str) -> int:
     with tempfile.TemporaryDirectory(prefix="mmm-bench-sweep-") as tmp:
         root = Path(tmp)
         common.features_dir(root, *training)
-        for name, extra in [("joblib_2, empty cache", ["hydra/launcher=joblib_2"]),
+        for name, extra in [("joblib_2, no cache", ["hydra/launcher=joblib_2", "runtime.compilation_cache_dir=null"]),
+                            ("joblib_2, empty cache", ["hydra/launcher=joblib_2"]),
                             ("joblib_2, warm cache", ["hydra/launcher=joblib_2"]),
                             ("sequential, warm cache", [])]:
             row = run_sweep(root, name, extra, DECAYS, training, root / "sweeps" / name.replace(", ", "_"))
             rows.append({"case": name, "seconds": row["seconds"], "jobs_ok": row["jobs_ok"],
+                         "vs_no_cache": rows[0]["seconds"] / row["seconds"] if rows else 1.0,
                          "vs_138_s": 138.3 / row["seconds"]})
             print(f"  {name}: {row['seconds']:.1f} s, {row['jobs_ok']}/{len(DECAYS)} jobs ok", flush=True)
-    print(common.table(rows, ["case", "seconds", "jobs_ok", "vs_138_s"]))
+    print(common.table(rows, ["case", "seconds", "jobs_ok", "vs_no_cache", "vs_138_s"]))
     common.save("sweep_cache", {"decays": DECAYS, "training": training, "rows": rows,
                                 "reference": "138.3 s: joblib_2 before the compilation cache (2026-11-25)"})
     return 0
