@@ -21,7 +21,7 @@ from tests.core.config_reads import trace_stage_reads, unexercised_keys, unhashe
 pypdf = pytest.importorskip("pypdf")
 
 TINY = ["training.sampler.n_chains=2", "training.sampler.n_adapt=40", "training.sampler.n_burnin=20",
-        "training.sampler.n_keep=40", "training.sampler.n_prior_draws=40", "optimization.sensitivity.n_draws=40",
+        "training.sampler.n_keep=40", "training.sampler.n_prior_draws=0", "optimization.sensitivity.n_draws=40",
         "optimization.meridian_html=false", "reports.meridian_html=false"]
 CONTRACT = ["ingest/raw.parquet", "validate/validation_report.json", "transform/clean.parquet",
             "transform/cleaning_log.json", "features/feature_spec.json", "train/model.binpb", "train/diagnostics.json",

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from mmm_meridian.config._checks import check_pair, check_positive_int, check_range
+from mmm_meridian.config._checks import check_non_negative_int, check_pair, check_positive_int, check_range
 from mmm_meridian.errors import ConfigError, NotImplementedFeatureError
 
 
@@ -347,14 +347,17 @@ class SamplerConfig:
     n_burnin: int = 500
     n_keep: int = 1000
     seed: int = 42
+    # Prior draws feed only Meridian's HTML model summary (reports.meridian_html: its prior-vs-posterior charts);
+    # 0 skips them and that page (the report stage warns, naming this key), saving their sampling and compilation.
     n_prior_draws: int = 500
     max_tree_depth: int = 10
     # The PyMC engine's NUTS library (model.backend=pymc); Meridian samples with TFP's NUTS and refuses another value.
     nuts_sampler: NutsSampler = NutsSampler.numpyro
 
     def __post_init__(self) -> None:
-        for name in ("n_chains", "n_adapt", "n_burnin", "n_keep", "n_prior_draws", "max_tree_depth"):
+        for name in ("n_chains", "n_adapt", "n_burnin", "n_keep", "max_tree_depth"):
             check_positive_int(f"training.sampler.{name}", getattr(self, name))
+        check_non_negative_int("training.sampler.n_prior_draws", self.n_prior_draws)
 
 
 @dataclass

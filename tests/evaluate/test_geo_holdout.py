@@ -13,7 +13,7 @@ import pytest
 from mmm_meridian.api import run
 
 TINY = ["training.sampler.n_chains=1", "training.sampler.n_adapt=30", "training.sampler.n_burnin=30",
-        "training.sampler.n_keep=30", "training.sampler.n_prior_draws=30"]
+        "training.sampler.n_keep=30", "training.sampler.n_prior_draws=0"]
 
 
 @pytest.mark.slow

@@ -47,7 +47,7 @@ STAGES = ("ingest", "validate", "transform", "features", "train")
 DATA_FILE = "data/simulated.csv"
 SPEC = SimulationSpec(n_weeks=80, series=(("brand_a", "GB"),), series_scale=(1.0,), channels=DEFAULT_CHANNELS[:3],
                       seed=3)
-SAMPLER = {"n_chains": 2, "n_adapt": 60, "n_burnin": 60, "n_keep": 60, "seed": 7, "n_prior_draws": 60,
+SAMPLER = {"n_chains": 2, "n_adapt": 60, "n_burnin": 60, "n_keep": 60, "seed": 7, "n_prior_draws": 0,
            "max_tree_depth": 8}
 _DROPPED = ("meta_facebook", "meta_instagram", "tiktok")
 OVERRIDES = [

@@ -17,7 +17,7 @@ from tests.features.helpers import clean_table, commit_transform
 
 TINY = ["training=fast", "training.sampler.n_chains=2", "training.sampler.n_adapt=20", "training.sampler.n_burnin=20",
         "training.sampler.max_tree_depth=5", "features.seasonality.holidays.enabled=false",
-        "training.sampler.n_keep=20", "training.sampler.n_prior_draws=20", "tracking.enabled=false",
+        "training.sampler.n_keep=20", "training.sampler.n_prior_draws=0", "tracking.enabled=false",
         # A handful of draws gives a degenerate posterior whose ROIs mean nothing: judged, but only warned about.
         "complexity.plausibility.on_failure=warn"]
 

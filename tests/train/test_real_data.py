@@ -17,7 +17,7 @@ CONJURA = REPO.parent / "shared" / "data" / "conjura_figshare" / "prismmmm_appar
 CHANNELS = ["google_search", "google_shopping", "google_pmax", "google_display", "google_video", "meta_facebook",
             "meta_instagram", "meta_other"]
 SAMPLER = ["training=fast", "training.sampler.n_adapt=100", "training.sampler.n_burnin=25",
-           "training.sampler.n_keep=60", "training.sampler.n_prior_draws=20"]
+           "training.sampler.n_keep=60", "training.sampler.n_prior_draws=0"]
 
 
 def mapping_only_config(folder: Path, csv: Path) -> Path:

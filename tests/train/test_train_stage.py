@@ -4,6 +4,7 @@ refused fit kept in quarantine then accepted without resampling (one fit for all
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,23 @@ def test_saved_model_reloads_with_identical_roi(jax_fit):
     # (which can differ when this process loaded Meridian with other settings than the fit's).
     pd.testing.assert_frame_equal(meridian_adapter.roi_table(model), pd.read_csv(folder / "roi.csv"),
                                   check_exact=False, rtol=1e-5)
+
+
+def test_a_fit_without_prior_draws_saves_no_prior_and_skips_meridians_summary_page(jax_fit, tmp_path, caplog):
+    """TINY draws no prior (training.sampler.n_prior_draws=0): nothing of it is saved, and the report's Meridian page,
+    which charts prior against posterior, is skipped with the reason and the fix instead of a library error."""
+    from mmm_meridian.models.meridian import adapter as meridian_adapter
+    from mmm_meridian.models.meridian import outputs
+
+    cfg, store, _ = jax_fit
+    assert cfg.training.sampler.n_prior_draws == 0
+    model = meridian_adapter.load_model(store.stage_dir("train") / "model.binpb")
+    assert "prior" not in model.inference_data.groups() and "posterior" in model.inference_data.groups()
+    with caplog.at_level(logging.WARNING):
+        assert outputs.write_model_summary(model, tmp_path, "model_summary.html") is None
+    assert not (tmp_path / "model_summary.html").exists()
+    assert "no prior draws (training.sampler.n_prior_draws=0)" in caplog.text
+    assert "set training.sampler.n_prior_draws to 1 or more" in caplog.text
 
 
 @pytest.mark.slow  # about 2 minutes: TensorFlow is Meridian's deprecated backend (JAX is the default, fitted above)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 TINY = ["training=fast", "training.sampler.n_chains=1", "training.sampler.n_adapt=10", "training.sampler.n_burnin=10",
-        "training.sampler.n_keep=10", "training.sampler.n_prior_draws=10", "complexity.identifiability.on_failure=warn",
+        "training.sampler.n_keep=10", "training.sampler.n_prior_draws=0", "complexity.identifiability.on_failure=warn",
         # A handful of draws gives a degenerate posterior whose ROIs mean nothing: judged, but only warned about.
         "complexity.plausibility.on_failure=warn"]
 

@@ -198,6 +198,11 @@ def model_outputs(mmm: Any, control_kinds: dict[str, str], with_curves: bool = T
 
 def write_model_summary(mmm: Any, folder: Path, filename: str) -> Path | None:
     """Meridian's own HTML model results summary; None (with a warning) when Meridian cannot render it."""
+    if "prior" not in mmm.inference_data.groups():
+        log.warning("report: Meridian's HTML model summary not written: the fit has no prior draws "
+                    "(training.sampler.n_prior_draws=0) and the page charts prior against posterior; set "
+                    "training.sampler.n_prior_draws to 1 or more (default 500) and train again to get it")
+        return None
     try:
         from meridian.analysis import summarizer
 

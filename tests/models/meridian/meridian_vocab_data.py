@@ -38,7 +38,7 @@ ORGANIC = "newsletter"  # Organic_channel0_impression
 PROMO = "Promo"
 CONTROL = "competitor_sales_control"
 N_WEEKS = 104  # the last two years: enough for every effect, small enough for a quick fit
-TINY = SamplerSettings(n_chains=1, n_adapt=30, n_burnin=10, n_keep=20, seed=3, n_prior_draws=20)
+TINY = SamplerSettings(n_chains=1, n_adapt=30, n_burnin=10, n_keep=20, seed=3, n_prior_draws=0)
 
 
 def _read(name: str) -> pd.DataFrame:
