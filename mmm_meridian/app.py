@@ -9,12 +9,14 @@ metrics. The job function is kept thin because the joblib launcher pickles it wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import logging.config
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,35 @@ def _first_sweep_values(overrides: Sequence[str]) -> list[str]:
     return plain
 
 
+@contextlib.contextmanager
+def callers_logging_kept() -> Iterator[None]:
+    """Run Hydra in this process without closing or replacing the caller's logging.
+
+    Hydra sets up its own and its jobs' logging with :mod:`logging.config`, which closes every handler in the process
+    first (``logging.config._clearExistingHandlers``): a notebook's or a service's file and queue handlers, a test
+    runner's capture. For the call's length, handlers that existed before it are dropped from the configuration but
+    left open; the root logger's handlers and level are put back afterwards.
+    """
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    callers = {id(ref) for ref in logging._handlerList}  # type: ignore[attr-defined]
+    clear_existing = logging.config._clearExistingHandlers  # type: ignore[attr-defined]
+
+    def clear_all_but_the_callers() -> None:
+        refs = logging._handlerList[:]  # type: ignore[attr-defined]  # weak references, oldest first
+        logging._handlers.clear()  # type: ignore[attr-defined]
+        logging.shutdown([ref for ref in refs if id(ref) not in callers])
+        logging._handlerList[:] = [ref for ref in refs if id(ref) in callers]  # type: ignore[attr-defined]
+
+    logging.config._clearExistingHandlers = clear_all_but_the_callers  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        logging.config._clearExistingHandlers = clear_existing  # type: ignore[attr-defined]
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
 def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     """Run a Hydra multirun over ``overrides``; exit 0 when every job succeeded, else the worst job status."""
     from mmm_meridian.config.loader import load_config
@@ -196,7 +227,8 @@ def launch_multirun(overrides: Sequence[str], config_dir: str | None) -> int:
     sys.argv = argv
     status: int | None = None  # stays None when interrupted (Ctrl-C, SIGTERM): the parent run is closed as KILLED
     try:
-        hydra_main()
+        with callers_logging_kept():
+            hydra_main()
         status = sweep_status(_LAST_SWEEP_DIRS[-1]) if _LAST_SWEEP_DIRS else EXIT_UNEXPECTED
     except SystemExit as exc:  # Hydra exits on composition errors (bad overrides)
         status = EXIT_USER_ERROR if exc.code not in (0, None) else EXIT_OK
@@ -226,9 +258,6 @@ def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: st
     if "--hydra-help" in flags:
         overrides = []  # Hydra's help about itself composes Hydra's config alone, where `stage=` is no key
     saved = sys.argv
-    # Hydra configures logging for the job it would run (--info does); keep the caller's (a notebook's, a test's).
-    root = logging.getLogger()
-    saved_logging = (root.handlers[:], root.level)
     # --info prints at DEBUG through Hydra's module logger: a run earlier in this process may have disabled it
     # (Hydra's job logging config) or set the "hydra" logger to INFO (mmm_meridian.logs), and it would print nothing.
     hydra_logger, info_logger = logging.getLogger("hydra"), logging.getLogger("hydra._internal.hydra")
@@ -237,7 +266,8 @@ def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: st
     info_logger.disabled = False
     sys.argv = [*argv, *flags, *overrides]
     try:
-        hydra_main()
+        with callers_logging_kept():  # Hydra configures logging for the job it would run (--info does)
+            hydra_main()
     except SystemExit as exc:  # --hydra-help exits 0; Hydra exits 1 on a composition error (already printed)
         return EXIT_OK if exc.code in (0, None) else EXIT_USER_ERROR
     except HydraException as exc:  # raised outside Hydra's own error reporting (--info on a bad override)
@@ -245,8 +275,6 @@ def hydra_inspect(flags: Sequence[str], overrides: Sequence[str], config_dir: st
                           fix="check the key names and values against `mmm <stage> --help` and conf/") from exc
     finally:
         sys.argv = saved
-        root.handlers[:] = saved_logging[0]
-        root.setLevel(saved_logging[1])
         hydra_logger.setLevel(saved_hydra[0])
         info_logger.disabled = saved_hydra[1]
     return EXIT_OK

@@ -231,11 +231,18 @@ def test_sigterm_during_a_sweep_exits_143_and_closes_the_sweep_run_as_failed(tmp
     monkeypatch.setattr(app, "run_job", terminated_job)
     root = logging.getLogger()
     handlers = root.handlers[:]
-    try:  # the multirun runs in this process: Hydra sets up logging for its jobs
+    # The multirun runs in this process and Hydra sets up logging for its jobs, which closed every handler in the
+    # process (a notebook's log file; here, pytest's capture): the caller's stay open and in place.
+    callers_file = logging.FileHandler(tmp_path / "caller.log")
+    logging.getLogger("caller").addHandler(callers_file)
+    try:
         status = run_cli("ingest", ["-m", f"paths.root={tmp_path}", "tracking.enabled=true",
                                     "data.series.territory_name=GB,US"])
+        assert callers_file.stream is not None and not callers_file.stream.closed
+        assert root.handlers == handlers
     finally:
-        root.handlers[:] = handlers
+        logging.getLogger("caller").removeHandler(callers_file)
+        callers_file.close()
     assert status == 143
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ingest: terminated (SIGTERM);")
     client = MlflowClient(tracking_uri(load_config([f"paths.root={tmp_path}", "tracking.enabled=true"])))
