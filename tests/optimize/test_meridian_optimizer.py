@@ -243,6 +243,7 @@ def test_thinning_keeps_every_chain_and_the_posterior_it_summarises(fitted):
     from mmm_meridian.models.meridian import adapter
 
     mmm = adapter.load_model(fitted.model_path)  # a fresh copy: thinning works in place
+    groups = mmm.inference_data.groups()
     full = np.asarray(adapter.analyzer(mmm).roi(), dtype=np.float64)
     assert adapter.thin_posterior(mmm, None) == (120, 120)
     assert adapter.thin_posterior(mmm, 500) == (120, 120)
@@ -252,7 +253,8 @@ def test_thinning_keeps_every_chain_and_the_posterior_it_summarises(fitted):
     thinned = np.asarray(adapter.analyzer(mmm).roi(), dtype=np.float64)
     assert thinned.shape[:2] == (2, 20)  # the analyzer (hence the optimiser) sees the thinned posterior
     np.testing.assert_allclose(thinned, full[:, ::3])
-    assert "prior" in mmm.inference_data.groups()  # other groups are kept whole
+    # other groups are kept whole (the fixture draws no prior: sample_stats is the other group with draws)
+    assert set(mmm.inference_data.groups()) == set(groups) and mmm.inference_data.sample_stats.sizes["draw"] == 60
     with pytest.raises(UserError, match="below the number of chains"):
         adapter.thin_posterior(mmm, 1)
 
