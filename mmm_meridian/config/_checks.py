@@ -29,12 +29,6 @@ def check_positive_int(key: str, value: int) -> None:
                           fix=f"set {key} to 1 or more")
 
 
-def check_non_negative_int(key: str, value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{key}={value!r} must be 0 or a positive integer", where=f"config key {key}",
-                          fix=f"set {key} to 0 or more")
-
-
 def check_pair(key: str, pair: Iterable[float] | None, lo: float | None = None) -> None:
     """A [low, high] pair with low < high (and low >= lo when given)."""
     if pair is None:

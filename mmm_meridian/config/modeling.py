@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from mmm_meridian.config._checks import check_non_negative_int, check_pair, check_positive_int, check_range
+from mmm_meridian.config._checks import check_pair, check_positive_int, check_range
 from mmm_meridian.errors import ConfigError, NotImplementedFeatureError
 
 
@@ -357,7 +357,7 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         for name in ("n_chains", "n_adapt", "n_burnin", "n_keep", "max_tree_depth"):
             check_positive_int(f"training.sampler.{name}", getattr(self, name))
-        check_non_negative_int("training.sampler.n_prior_draws", self.n_prior_draws)
+        check_range("training.sampler.n_prior_draws", self.n_prior_draws, 0)
 
 
 @dataclass

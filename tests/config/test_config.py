@@ -78,7 +78,7 @@ def test_overrides_are_typed(make_cfg):
         ("runtime.backend=torch", "Invalid value 'torch', expected one of [jax, tensorflow]"),
         ("training.sampler.n_keep=many", "Value 'many' of type 'str' could not be converted to Integer"),
         ("training.sampler.n_chains=0", "training.sampler.n_chains=0 must be a positive integer"),
-        ("training.sampler.n_prior_draws=-1", "training.sampler.n_prior_draws=-1 must be 0 or a positive integer"),
+        ("training.sampler.n_prior_draws=-1", "training.sampler.n_prior_draws=-1 is out of range; allowed [0, inf]"),
         ("+model.priors.roi_bounds.unknown_channel=[1,2]", "model.priors.roi_bounds names unknown channel(s)"),
         ("model.priors.roi_bounds.google_search=[3,2]", "must be a [low, high] pair with low < high"),
         ("data=no_such_dataset", "Could not find 'data/no_such_dataset'"),
@@ -91,7 +91,7 @@ def test_bad_config_fails_at_start_naming_key_value_and_allowed(make_cfg, overri
     assert expected in info.value.one_line()
 
 
-def test_prior_draws_may_be_none(make_cfg):
+def test_prior_draws_may_be_zero(make_cfg):
     assert make_cfg("training.sampler.n_prior_draws=0").training.sampler.n_prior_draws == 0
 
 
