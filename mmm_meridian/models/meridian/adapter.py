@@ -11,6 +11,7 @@ fail on JAX (dtype mismatch).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import warnings
@@ -39,7 +40,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # TF backend deprecation notice: logged by the stage instead
     from meridian import backend
     from meridian.analysis import analyzer as meridian_analyzer
+    from meridian.analysis import tensors as meridian_tensors
     from meridian.data import data_frame_input_data_builder as builder
+    from meridian.data import time_coordinates
     from meridian.model import model as meridian_model
     from meridian.model import prior_distribution as priors
     from meridian.model import spec as meridian_spec
@@ -48,6 +51,35 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 Meridian = meridian_model.Meridian
 Analyzer = meridian_analyzer.Analyzer
+
+
+def parse_each_date_once() -> None:
+    """Make Meridian parse each date string once per process instead of once per use.
+
+    Meridian's analyses rebuild their input tensors for every point they evaluate and parse every week label again
+    each time: the demo's optimizer grid called ``strptime`` about 650,000 times for 156 dates, a third of the
+    optimize stage (benchmarks/RESULTS.md, "Dates parsed once"). The two functions that do it
+    (``time_coordinates.normalize_date``, ``tensors.normalize_date_str``) are pure and return immutable values, so
+    their answers for strings are remembered; every other input goes to Meridian's own function, and a bad string
+    still raises Meridian's error (errors are not remembered). Meridian's functions stay at ``.meridians``.
+    """
+    if hasattr(time_coordinates.normalize_date, "meridians"):
+        return
+    parse_date, date_label = time_coordinates.normalize_date, meridian_tensors.normalize_date_str
+    parsed, labelled = functools.lru_cache(maxsize=1 << 16)(parse_date), functools.lru_cache(maxsize=1 << 16)(date_label)
+
+    def normalize_date(date: Any) -> Any:
+        return parsed(date) if isinstance(date, str) else parse_date(date)
+
+    def normalize_date_str(time_val: Any) -> str:
+        return labelled(time_val) if isinstance(time_val, str) else date_label(time_val)
+
+    normalize_date.meridians, normalize_date_str.meridians = parse_date, date_label  # type: ignore[attr-defined]
+    normalize_date.cache_info, normalize_date_str.cache_info = parsed.cache_info, labelled.cache_info  # type: ignore
+    time_coordinates.normalize_date, meridian_tensors.normalize_date_str = normalize_date, normalize_date_str
+
+
+parse_each_date_once()
 
 
 def _float(values: Sequence[float] | float) -> np.ndarray:
