@@ -215,12 +215,18 @@ class ArtifactStore:
                     actions.append(f"restored previous {stage} artifacts after an interrupted write")
         return actions
 
+    def scratch(self, what: str) -> Path:
+        """A new hidden folder for work in progress, e.g. a stage's early work in ``mmm run``: the caller removes
+        it; a crash leaves it to :meth:`recover`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / f"{_STAGING_PREFIX}{what}-{secrets.token_hex(4)}"
+        folder.mkdir()
+        return folder
+
     @contextmanager
     def writing(self, stage: str) -> Iterator[StageWriter]:
         """Yield a writer into a staging folder; the caller commits with :meth:`commit`. On error nothing changes."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f"{_STAGING_PREFIX}{stage}-{secrets.token_hex(4)}"
-        staging.mkdir()
+        staging = self.scratch(stage)
         writer = StageWriter(stage, staging)
         try:
             yield writer

@@ -7,6 +7,12 @@ upstream stages' (so a change to any of them makes the artifacts stale), apart f
 which change where or how a stage runs but not what it writes. ``tests/core/test_stage_reads.py`` records what each
 stage really reads and fails when a key is neither declared nor exempt. A stage without a module is not implemented
 yet: it is left out of ``mmm run``'s plan, not faked.
+
+In ``mmm run`` a later stage may start work early, beside the stages before it: a stage module that defines
+``prestart(cfg, inputs, scratch, log)`` and ``PRESTART_NEEDS`` (the stages that work reads) has the hook called once
+those stages are done; what it returns (an object with ``stop()``) reaches the stage's run as ``ctx.early``, and is
+stopped, with its scratch folder removed, when the run ends however it ends (evaluate starts its holdout refit this way,
+so that it samples while train does).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import importlib
 import json
 import logging
 import platform
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -135,6 +142,7 @@ NOT_HASHED: dict[str, str] = {
     "runtime.gpu_memory_fraction": "GPU memory allocation, not the draws",
     "training.progress_every_s": "how often sampling progress is logged",
     "runtime.compilation_cache_dir": "where compiled programs are reused from: the same draws, compiled once",
+    "runtime.overlap_holdout_refit": "when evaluate's holdout refit starts: the same refit and scores, sooner",
 }
 
 
@@ -188,6 +196,7 @@ class StageContext:
     inputs: dict[str, Path]
     log: logging.Logger
     extra_manifest: dict[str, Any] = field(default_factory=dict)
+    early: Any = None  # what the stage's ``prestart`` hook started before the stage ran (``mmm run``), else None
 
     def input_path(self, stage: str, name: str) -> Path:
         if stage not in self.inputs:
@@ -237,8 +246,11 @@ def is_up_to_date(cfg: MMMConfig, stage: str, store: ArtifactStore, plain: dict[
     return all(manifest.inputs.get(name) == m.digest for name, m in inputs.items())
 
 
-def run_stage(cfg: MMMConfig, stage: str, store: ArtifactStore | None = None) -> Manifest:
-    """Run one stage on its upstream artifacts and commit its outputs. The caller holds the store's lock."""
+def run_stage(cfg: MMMConfig, stage: str, store: ArtifactStore | None = None, early: Any = None) -> Manifest:
+    """Run one stage on its upstream artifacts and commit its outputs. The caller holds the store's lock.
+
+    ``early``: what the stage's ``prestart`` hook started (see the module docstring), passed on as ``ctx.early``.
+    """
     spec = STAGES[stage]
     runner = spec.runner()
     store = store or ArtifactStore(cfg.paths.artifacts)
@@ -257,7 +269,7 @@ def run_stage(cfg: MMMConfig, stage: str, store: ArtifactStore | None = None) ->
     started = time.time()
     log.info("%s: %s", stage, spec.summary)
     with store.writing(stage) as writer:
-        ctx = StageContext(cfg, stage, store, writer, {n: store.stage_dir(n) for n in inputs}, logger)
+        ctx = StageContext(cfg, stage, store, writer, {n: store.stage_dir(n) for n in inputs}, logger, early=early)
         try:
             summary = runner(ctx) or {}
         except UserError as exc:
@@ -295,6 +307,52 @@ def _preflight(cfg: MMMConfig, later: list[str], store: ArtifactStore, checked: 
             raise
 
 
+@dataclass
+class _Early:
+    """Work a later stage's ``prestart`` hook started, and the scratch folder it writes into."""
+
+    handle: Any
+    scratch: Path
+
+    def close(self) -> None:
+        """Stop the work if it still runs (a no-op once the stage collected it) and remove its scratch folder."""
+        try:
+            self.handle.stop()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _prestart(cfg: MMMConfig, later: list[str], store: ArtifactStore, done: set[str], plain: dict[str, Any],
+              resume: bool, started: dict[str, _Early | None]) -> None:
+    """Call the ``prestart`` hook of each later stage that will run, once the stages its early work reads are done
+    in this run; ``started[stage]`` holds what it started (None: the hook started nothing)."""
+    for name in later:
+        module = STAGES[name].module
+        hook = getattr(importlib.import_module(module), "prestart", None) if module else None
+        if name in started or hook is None:
+            continue
+        needs = tuple(importlib.import_module(module).PRESTART_NEEDS)  # type: ignore[arg-type]
+        if not set(needs) <= done:
+            continue
+        started[name] = None
+        if resume and is_up_to_date(cfg, name, store, plain):
+            continue  # the stage will be skipped
+        scratch = store.scratch(f"{name}-early")
+        try:
+            handle = hook(cfg, {n: store.stage_dir(n) for n in needs}, scratch, logging.getLogger(f"mmm_meridian.{name}"))
+        except UserError as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            exc.stage = exc.stage or name
+            raise
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        if handle is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            started[name] = _Early(handle, scratch)
+
+
 def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume: bool = True,
                  store: ArtifactStore | None = None,
                  on_stage: Callable[[str, Manifest], None] | None = None) -> dict[str, Manifest | None]:
@@ -306,14 +364,26 @@ def run_pipeline(cfg: MMMConfig, stages: Iterable[str] | None = None, *, resume:
     plan = list(stages) if stages is not None else implemented_stages()
     done: dict[str, Manifest | None] = {}
     checked: set[str] = set()
-    for i, stage in enumerate(plan):
-        if resume and is_up_to_date(cfg, stage, store, to_plain(cfg)):
-            log.info("%s: up to date, skipped (runtime.resume=false re-runs it)", stage)
-            done[stage] = store.manifest(stage)
-            continue
-        _preflight(cfg, plan[i + 1:], store, checked)
-        manifest = run_stage(cfg, stage, store)
-        done[stage] = manifest
-        if on_stage is not None:
-            on_stage(stage, manifest)
+    started: dict[str, _Early | None] = {}
+    try:
+        for i, stage in enumerate(plan):
+            early = started.pop(stage, None)
+            try:
+                if resume and is_up_to_date(cfg, stage, store, to_plain(cfg)):
+                    log.info("%s: up to date, skipped (runtime.resume=false re-runs it)", stage)
+                    done[stage] = store.manifest(stage)
+                else:
+                    _preflight(cfg, plan[i + 1:], store, checked)
+                    manifest = run_stage(cfg, stage, store, early.handle if early else None)
+                    done[stage] = manifest
+                    if on_stage is not None:
+                        on_stage(stage, manifest)
+            finally:
+                if early is not None:
+                    early.close()
+            _prestart(cfg, plan[i + 1:], store, set(done), to_plain(cfg), resume, started)
+    finally:
+        for early in started.values():
+            if early is not None:
+                early.close()
     return done

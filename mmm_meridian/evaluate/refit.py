@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,12 @@ class PendingRefit:
     on; :meth:`result` collects it."""
 
     def __init__(self, job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float) -> None:
-        self.timeout_s = timeout_s
+        self.job, self.timeout_s = job, timeout_s
         self.fit = SubprocessFit(job, out_dir, env, job.label)
 
-    def result(self) -> RefitResult:
-        """Wait for the refit and read its outputs.
+    def result(self, into: Path | None = None) -> RefitResult:
+        """Wait for the refit and read its outputs, copied first ``into`` another folder when one is given (a
+        refit started in a scratch folder before its stage ran).
 
         Raises:
             UserError: the refit failed or ran past ``timeout_s`` from its start (a UserError in the child keeps its
@@ -52,6 +54,9 @@ class PendingRefit:
         """
         diagnostics = self.fit.wait(self.timeout_s)
         out_dir = self.fit.out_dir
+        if into is not None and into.resolve() != out_dir.resolve():
+            shutil.copytree(out_dir, into, dirs_exist_ok=True)
+            out_dir = into
         return RefitResult(pd.read_parquet(out_dir / "predictions.parquet"), pd.read_csv(out_dir / "roi.csv"),
                            diagnostics)
 

@@ -5,7 +5,9 @@ Reads the train stage's saved model (and for refits the features stage's inputs,
 
 - temporal holdout: the last N weeks. The train model is scored directly when it already holds out exactly those
   weeks (``model.holdout_weeks``); otherwise the same model is refitted with them held out, in a subprocess
-  started first, so it samples while this process imports the engine and loads the train model;
+  started first, so it samples while this process imports the engine and loads the train model; in ``mmm run`` it
+  starts as soon as the features stage is done (:func:`prestart`, ``runtime.overlap_holdout_refit``), so that it
+  samples while train does;
 - rolling origin over ``training.rolling_splits``: the train stage's per-split results when it wrote them, else one
   refit per split (each in its own process); metrics per split, their spread, and how much ROI moves between splits;
 - geo holdout (several geos): the last N weeks of every other geo held out of one refit, scored per geo.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +38,16 @@ from mmm_meridian.errors import UserError
 from mmm_meridian.evaluate import calibration, convergence
 from mmm_meridian.evaluate.checks import digital_checks, media_share_check, platform_revenue, roi_bounds_check
 from mmm_meridian.evaluate.metrics import Check, judge, mark_excluded, roi_movement, score, scored_in_sample, spread
-from mmm_meridian.feature_spec import SPEC_FILE
+from mmm_meridian.evaluate.refit import PendingRefit, refit_job, train_split_results
+from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE
 from mmm_meridian.models import compare
-from mmm_meridian.models.base import Engine
-from mmm_meridian.models.jobs import job_from_config, make_splits
+from mmm_meridian.models.base import Engine, RuntimePlan
+from mmm_meridian.models.jobs import FitJob, job_from_config, make_splits
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
 READS: tuple[str, ...] = ("evaluation", "model.backend")
+# What :func:`prestart`'s early refit reads: in ``mmm run`` it starts once these stages are done.
+PRESTART_NEEDS: tuple[str, ...] = ("features",)
 
 
 class EvaluationGateError(UserError):
@@ -52,6 +59,51 @@ def _check_holdout_weeks(weeks: int, n_times: int) -> None:
         raise UserError(f"evaluation.validation_strategies.temporal_holdout.weeks={weeks} leaves no weeks to fit "
                         f"({n_times} weeks)", where="config key evaluation.validation_strategies.temporal_holdout",
                         fix="hold out fewer weeks")
+
+
+def temporal_refit_weeks(cfg: Any, features_dir: Path) -> int | None:
+    """The weeks the temporal holdout refits the model without; None when no refit is certainly needed (the strategy
+    is off, or train's model may already hold out these weeks: :meth:`Evaluator.temporal` decides once it is loaded).
+
+    Raises:
+        UserError: the strategy holds out every week.
+    """
+    temporal = cfg.evaluation.validation_strategies.temporal_holdout
+    spec = json.loads((features_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    if not temporal.enabled or int(spec.get("holdout_weeks") or 0) == temporal.weeks:
+        return None
+    n_times = pd.read_parquet(features_dir / INPUTS_FILE, columns=[cols.TIME])[cols.TIME].nunique()
+    _check_holdout_weeks(temporal.weeks, n_times)
+    return int(temporal.weeks)
+
+
+def holdout_refit_job(cfg: Any, base: FitJob, engine: Engine, plan: RuntimePlan, name: str,
+                      **holdout: Any) -> FitJob:
+    """The refit job of one validation strategy (``name``): ``base`` (the main fit's job) run by ``engine`` on
+    ``plan``, its sampler capped by ``evaluation.refit_sampler``, with ``holdout`` (see
+    :func:`~mmm_meridian.evaluate.refit.refit_job`)."""
+    base = dataclasses.replace(base, engine=engine.name, runtime=plan.to_dict(),
+                               sampler=cfg.evaluation.refit_sampler.capped(base.sampler))
+    return refit_job(base, f"evaluate {name}", interval=cfg.evaluation.metrics.interval, **holdout)
+
+
+def prestart(cfg: Any, inputs: dict[str, Path], scratch: Path, log: logging.Logger) -> PendingRefit | None:
+    """``mmm run``'s early start of the temporal holdout's refit, once the features stage is done, into
+    ``scratch``: it samples while train does, and :meth:`Evaluator.start_temporal_refit` collects it. None (nothing
+    started) when ``runtime.overlap_holdout_refit`` is off, the fit runs on a GPU (which keeps one fit's memory) or
+    on one core, or no refit is certainly needed."""
+    if not cfg.runtime.overlap_holdout_refit:
+        return None
+    weeks = temporal_refit_weeks(cfg, inputs["features"])
+    engine = models.for_config(cfg)
+    plan = engine.plan(cfg.runtime)
+    if weeks is None or plan.device != "cpu" or (os.cpu_count() or 1) < 2:
+        return None
+    job = holdout_refit_job(cfg, job_from_config(cfg, inputs["features"], plan), engine, plan, "temporal_holdout",
+                            holdout_weeks=weeks)
+    log.info("evaluate: temporal_holdout: refitting (%s engine) in a separate process, started now so that it "
+             "samples beside train (runtime.overlap_holdout_refit)", engine.name)
+    return PendingRefit(job, scratch / "temporal_holdout", engine.child_env(plan), cfg.training.split_timeout_s)
 
 
 def _last_weeks_mask(n_geos: int, n_times: int, weeks: int) -> np.ndarray:
@@ -88,14 +140,17 @@ class Evaluator:
 
     def start_temporal_refit(self) -> None:
         """Start the temporal holdout's refit now, before :meth:`load`, when it is certainly needed (train's model
-        holds out other weeks than the strategy's), so loading and the other checks run while it samples."""
-        temporal = self.ev.validation_strategies.temporal_holdout
-        if not temporal.enabled or self.spec_holdout_weeks == temporal.weeks:
-            return  # disabled, or train's model may already hold out these weeks: temporal() decides after load()
-        inputs = self.ctx.input_path("features", SPEC_FILE).parent / "model_inputs.parquet"
-        n_times = pd.read_parquet(inputs, columns=[cols.TIME])[cols.TIME].nunique()
-        _check_holdout_weeks(temporal.weeks, n_times)
-        self._early = self.refit("temporal_holdout", wait=False, holdout_weeks=temporal.weeks)
+        holds out other weeks than the strategy's), so loading and the other checks run while it samples; or take
+        over the one ``mmm run`` started beside train (:func:`prestart`) when it is this very refit."""
+        weeks = temporal_refit_weeks(self.cfg, self.ctx.input_path("features", SPEC_FILE).parent)
+        if weeks is None:
+            return
+        early = self.ctx.early
+        if isinstance(early, PendingRefit) and early.job == self.refit_job("temporal_holdout", holdout_weeks=weeks):
+            self.ctx.log.info("evaluate: temporal_holdout: collecting the refit started beside train")
+            self._early = early
+        else:
+            self._early = self.refit("temporal_holdout", wait=False, holdout_weeks=weeks)
 
     def stop_refits(self) -> None:
         """End a refit started early that nobody collected (the stage failed or was interrupted meanwhile)."""
@@ -107,22 +162,25 @@ class Evaluator:
             self._base = job_from_config(self.cfg, self.ctx.input_path("features", SPEC_FILE).parent, self.plan)
         return self._base
 
-    def refit(self, name: str, engine: Engine | None = None, wait: bool = True, **kwargs: Any) -> Any:
+    def refit_job(self, name: str, engine: Engine | None = None, **holdout: Any) -> FitJob:
+        """The main fit's job (``engine``: another engine's, for the second opinion) with a strategy's holdout."""
+        engine = engine or self.engine
+        plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
+        return holdout_refit_job(self.cfg, self.base_job(), engine, plan, name, **holdout)
+
+    def refit_dir(self, name: str) -> Path:
+        return self.ctx.out.path(f"refits/{name}/.keep").parent
+
+    def refit(self, name: str, engine: Engine | None = None, wait: bool = True, **holdout: Any) -> Any:
         """Refit the main fit's job (``engine``: another engine's, for the second opinion) with a holdout: its
         :class:`~mmm_meridian.evaluate.refit.RefitResult`, or with ``wait=False`` the running refit
         (:class:`~mmm_meridian.evaluate.refit.PendingRefit`)."""
-        from mmm_meridian.evaluate.refit import PendingRefit, refit_job
-
         engine = engine or self.engine
-        plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
-        base = self.base_job()
-        base = dataclasses.replace(base, engine=engine.name, runtime=plan.to_dict(),
-                                   sampler=self.ev.refit_sampler.capped(base.sampler))
-        job = refit_job(base, f"evaluate {name}", interval=self.ev.metrics.interval, **kwargs)
+        job = self.refit_job(name, engine, **holdout)
         doing = "scoring train's fit" if job.saved_model else "refitting"
         self.ctx.log.info("evaluate: %s: %s (%s engine) in a separate process", name, doing, engine.name)
-        pending = PendingRefit(job, self.ctx.out.path(f"refits/{name}/.keep").parent, engine.child_env(plan),
-                               self.cfg.training.split_timeout_s)
+        plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
+        pending = PendingRefit(job, self.refit_dir(name), engine.child_env(plan), self.cfg.training.split_timeout_s)
         return pending.result() if wait else pending
 
     def second_opinion(self) -> dict[str, Any] | None:
@@ -175,7 +233,7 @@ class Evaluator:
         n_geos, n_times = len(self.summary.geos), len(self.summary.times)
         _check_holdout_weeks(weeks, n_times)
         if self._early is not None:
-            refit, self._early = self._early.result(), None
+            refit, self._early = self._early.result(into=self.refit_dir("temporal_holdout")), None
             predictions, source, diagnostics = refit.predictions, "refit", refit.diagnostics
         elif np.array_equal(self.engine.holdout_mask(self.mmm), _last_weeks_mask(n_geos, n_times, weeks)):
             predictions = self.engine.predictive_table(self.mmm, self.ev.metrics.interval)
@@ -200,7 +258,6 @@ class Evaluator:
                 "convergence": record}
 
     def rolling(self) -> dict[str, Any]:
-        from mmm_meridian.evaluate.refit import train_split_results
 
         results = train_split_results(self.ctx.input_path("train", "splits"))
         if results is None:

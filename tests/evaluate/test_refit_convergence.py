@@ -122,8 +122,7 @@ def test_unconverged_refit_stops_the_stage_when_the_gate_fails(make_cfg, tmp_pat
 
 
 def refit_job_sampler(make_cfg, tmp_path, monkeypatch, *overrides: str) -> tuple[dict, dict]:
-    """The sampler of the job the real ``Evaluator.refit`` hands to the refit process, and training.sampler's."""
-    from mmm_meridian.evaluate import refit as refit_module
+    """The sampler of the job the real ``Evaluator.refit_job`` builds for the refit process, and training.sampler's."""
     from mmm_meridian.models.jobs import FitJob, sampler_values
 
     ctx, _ = run(make_cfg, tmp_path, monkeypatch, 812.0, *overrides)
@@ -132,11 +131,9 @@ def refit_job_sampler(make_cfg, tmp_path, monkeypatch, *overrides: str) -> tuple
     evaluator.plan = SimpleNamespace(to_dict=lambda: {})
     training = sampler_values(ctx.cfg)
     evaluator._base = FitJob("model_inputs.parquet", "feature_spec.json", training, {}, {})
-    jobs = []
-    monkeypatch.setattr(refit_module, "PendingRefit", lambda job, *args: jobs.append(job))
-    super(FakeEvaluator, evaluator).refit("temporal_holdout", wait=False, holdout_weeks=HELD)  # the real one
-    assert jobs[0].holdout_weeks == HELD
-    return jobs[0].sampler, training
+    job = super(FakeEvaluator, evaluator).refit_job("temporal_holdout", holdout_weeks=HELD)  # the real one
+    assert job.holdout_weeks == HELD
+    return job.sampler, training
 
 
 def test_refits_cap_the_production_sampler_at_the_default_presets_counts(make_cfg, tmp_path, monkeypatch):
@@ -243,7 +240,7 @@ class EarlyEvaluator(FakeEvaluator):
         result = RefitResult(predictions(), pd.DataFrame({"channel": ["tv"], "roi_mean": [1.0]}), diagnostics(812.0))
 
         class Pending:
-            def result(self) -> RefitResult:
+            def result(self, into: Path | None = None) -> RefitResult:
                 events.append("collected")
                 return result
 
@@ -258,6 +255,7 @@ def early_context(make_cfg, tmp_path, monkeypatch):
     monkeypatch.setattr(stage, "Evaluator", EarlyEvaluator)
     (tmp_path / "features").mkdir()
     pd.DataFrame({"time": WEEKS}).to_parquet(tmp_path / "features" / "model_inputs.parquet")
+    (tmp_path / "features" / "feature_spec.json").write_text(json.dumps({"holdout_weeks": 0}))
     ctx.input_path = lambda stage_name, name: tmp_path / stage_name / name
     EarlyEvaluator.events = []
     return ctx, out

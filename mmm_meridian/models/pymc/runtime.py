@@ -27,8 +27,13 @@ from pathlib import Path
 
 from mmm_meridian.config.infra import RuntimeConfig
 from mmm_meridian.errors import ConfigError
-from mmm_meridian.models.base import (RuntimePlan, compilation_cache, installed_versions, jax_cache_env,
-                                     point_loaded_jax_at_cache)
+from mmm_meridian.models.base import (
+    RuntimePlan,
+    compilation_cache,
+    installed_versions,
+    jax_cache_env,
+    point_loaded_jax_at_cache,
+)
 
 log = logging.getLogger(__name__)
 
