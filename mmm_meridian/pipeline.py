@@ -142,7 +142,8 @@ NOT_HASHED: dict[str, str] = {
     "runtime.gpu_memory_fraction": "GPU memory allocation, not the draws",
     "training.progress_every_s": "how often sampling progress is logged",
     "runtime.compilation_cache_dir": "where compiled programs are reused from: the same draws, compiled once",
-    "runtime.overlap_holdout_refit": "when evaluate's holdout refit starts: the same refit and scores, sooner",
+    "runtime.overlap_stages": "when a stage's slow part starts (evaluate's refit, report's summary page), not what "
+                              "it writes",
 }
 
 

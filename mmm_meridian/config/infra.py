@@ -65,11 +65,12 @@ class RuntimeConfig:
     # process (stages, evaluate's refits, rolling splits, sweep and fan-out jobs), also across seeds and priors; on
     # the demo a warm cache cut the fast preset's sampling from 35 s to 25 s. Same draws either way. null: no cache.
     compilation_cache_dir: Optional[str] = "${paths.cache}/jax"
-    # `mmm run` starts evaluate's temporal holdout refit once the features stage is done, so that it samples while
-    # train does (a fit uses about one core of this model's size: on 2 cores the demo's train stage took 72 s with the
-    # refit beside it, as without). CPU only (one GPU keeps one fit's memory); holds two fits' memory at once.
-    # false: evaluate starts the refit itself. The same refit and scores either way.
-    overlap_holdout_refit: bool = True
+    # `mmm run` starts a later stage's slow part beside the stages before it: evaluate's temporal holdout refit once
+    # features is done (it samples while train does: a fit of the demo's size keeps about one core busy, and on 2 cores
+    # train took 72 s with the refit beside it, as without), and report's model summary page once train is done
+    # (written while optimize runs). CPU with 2 or more cores only (one GPU keeps one fit's memory); holds two
+    # processes' memory at once. false: each stage does its own work when it runs. The same outputs either way.
+    overlap_stages: bool = True
     upstream_policy: UpstreamPolicy = UpstreamPolicy.error
     resume: bool = True  # `mmm run` skips stages whose artifacts are up to date with the config and data
     lock_timeout_s: float = 0.0  # wait this long for another mmm process on the same artifacts, then refuse

@@ -6,7 +6,7 @@ Reads the train stage's saved model (and for refits the features stage's inputs,
 - temporal holdout: the last N weeks. The train model is scored directly when it already holds out exactly those
   weeks (``model.holdout_weeks``); otherwise the same model is refitted with them held out, in a subprocess
   started first, so it samples while this process imports the engine and loads the train model; in ``mmm run`` it
-  starts as soon as the features stage is done (:func:`prestart`, ``runtime.overlap_holdout_refit``), so that it
+  starts as soon as the features stage is done (:func:`prestart`, ``runtime.overlap_stages``), so that it
   samples while train does;
 - rolling origin over ``training.rolling_splits``: the train stage's per-split results when it wrote them, else one
   refit per split (each in its own process); metrics per split, their spread, and how much ROI moves between splits;
@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from mmm_meridian.evaluate.refit import PendingRefit, refit_job, train_split_res
 from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE
 from mmm_meridian.models import compare
 from mmm_meridian.models.base import Engine, RuntimePlan
-from mmm_meridian.models.jobs import FitJob, job_from_config, make_splits
+from mmm_meridian.models.jobs import FitJob, job_from_config, make_splits, may_overlap
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
 READS: tuple[str, ...] = ("evaluation", "model.backend")
@@ -90,19 +89,19 @@ def holdout_refit_job(cfg: Any, base: FitJob, engine: Engine, plan: RuntimePlan,
 def prestart(cfg: Any, inputs: dict[str, Path], scratch: Path, log: logging.Logger) -> PendingRefit | None:
     """``mmm run``'s early start of the temporal holdout's refit, once the features stage is done, into
     ``scratch``: it samples while train does, and :meth:`Evaluator.start_temporal_refit` collects it. None (nothing
-    started) when ``runtime.overlap_holdout_refit`` is off, the fit runs on a GPU (which keeps one fit's memory) or
+    started) when ``runtime.overlap_stages`` is off, the fit runs on a GPU (which keeps one fit's memory) or
     on one core, or no refit is certainly needed."""
-    if not cfg.runtime.overlap_holdout_refit:
+    if not cfg.runtime.overlap_stages:
         return None
     weeks = temporal_refit_weeks(cfg, inputs["features"])
     engine = models.for_config(cfg)
     plan = engine.plan(cfg.runtime)
-    if weeks is None or plan.device != "cpu" or (os.cpu_count() or 1) < 2:
+    if weeks is None or not may_overlap(plan):
         return None
     job = holdout_refit_job(cfg, job_from_config(cfg, inputs["features"], plan), engine, plan, "temporal_holdout",
                             holdout_weeks=weeks)
     log.info("evaluate: temporal_holdout: refitting (%s engine) in a separate process, started now so that it "
-             "samples beside train (runtime.overlap_holdout_refit)", engine.name)
+             "samples beside train (runtime.overlap_stages)", engine.name)
     return PendingRefit(job, scratch / "temporal_holdout", engine.child_env(plan), cfg.training.split_timeout_s)
 
 

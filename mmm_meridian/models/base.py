@@ -248,6 +248,7 @@ class Engine(Protocol):
     name: str  # the value of model.backend
     model_file: str  # the saved model's file name in train/ (e.g. model.binpb)
     media_parameters: frozenset[str]  # posterior variables the convergence gate judges by default
+    has_model_summary: bool  # whether write_model_summary writes a page (Meridian's HTML model results)
 
     # -- runtime -------------------------------------------------------------------------------------------------
     def plan(self, runtime: RuntimeConfig) -> RuntimePlan:

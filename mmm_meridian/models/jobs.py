@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -340,6 +341,43 @@ class SubprocessFit:
             self.process.kill()
             self.process.wait()
         self._tmp.cleanup()
+
+
+def may_overlap(plan: RuntimePlan) -> bool:
+    """Whether a stage's work may run in a second process beside another's (``runtime.overlap_stages``): on a CPU
+    with 2 or more cores (one core would only alternate them; one GPU keeps one fit's memory)."""
+    return plan.device == "cpu" and (os.cpu_count() or 1) >= 2
+
+
+class SubprocessSummary:
+    """An engine's model summary page being written in a fresh Python process (:func:`mmm_meridian.models.worker.
+    model_summary`) from construction on: ``folder / filename`` from the saved model at ``model_file``, thinned to
+    ``max_draws`` posterior draws."""
+
+    def __init__(self, engine: str, model_file: Path, max_draws: int | None, folder: Path, filename: str,
+                 env: dict[str, str]) -> None:
+        self.model_file, self.page = model_file, folder / filename
+        command = [sys.executable, "-m", "mmm_meridian.models.worker", "model-summary", engine, str(model_file),
+                   "all" if max_draws is None else str(max_draws), str(folder), filename]
+        self.process = subprocess.Popen(command, env=env)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """True when the process finished cleanly (the page is written, or the engine logged why not); False when it
+        failed or ran past ``timeout_s`` (then it is stopped)."""
+        try:
+            return self.process.wait(timeout=timeout_s) == 0
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return False
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Kill the process if it still runs."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def run_in_subprocess(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float, what: str) -> dict:

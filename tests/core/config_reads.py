@@ -9,6 +9,7 @@ Only reads inside a stage's ``run(ctx)`` are recorded (the pipeline's own hashin
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,19 +71,32 @@ def trace_stage_reads() -> Iterator[dict[str, set[str]]]:
         finally:
             current["stage"] = previous
 
+    def as_stage(name: str, cfg: Any, call: Any) -> Any:
+        paths: dict[int, str] = {}
+        _paths(cfg, "", paths)
+        previous = dict(current)
+        current.update(stage=name, paths=paths)
+        try:
+            return call()
+        finally:
+            current.update(previous)
+
     def runner(spec: pipeline.StageSpec) -> Any:
         run = original_runner(spec)
+        return lambda ctx: as_stage(spec.name, ctx.cfg, lambda: run(ctx))
 
-        def wrapped(ctx: pipeline.StageContext) -> Any:
-            paths: dict[int, str] = {}
-            _paths(ctx.cfg, "", paths)
-            previous = dict(current)
-            current.update(stage=spec.name, paths=paths)
-            try:
-                return run(ctx)
-            finally:
-                current.update(previous)
-        return wrapped
+    def traced_hook(name: str, hook: Any) -> Any:
+        def prestart(cfg: Any, *args: Any) -> Any:
+            return as_stage(name, cfg, lambda: hook(cfg, *args))
+        return prestart
+
+    # A stage's early work in `mmm run` (its module's ``prestart`` hook) reads config as the stage.
+    hooks = {}
+    for spec in pipeline.STAGES.values():
+        module = importlib.import_module(spec.module) if spec.module else None
+        if module is not None and hasattr(module, "prestart"):
+            hooks[module] = module.prestart
+            module.prestart = traced_hook(spec.name, module.prestart)
 
     saved = {cls: cls.__dict__.get("__getattribute__") for cls in classes}
     pipeline.StageSpec.runner = runner  # type: ignore[method-assign]
@@ -93,6 +107,8 @@ def trace_stage_reads() -> Iterator[dict[str, set[str]]]:
         yield reads
     finally:
         pipeline.StageSpec.runner = original_runner  # type: ignore[method-assign]
+        for module, hook in hooks.items():
+            module.prestart = hook
         OmegaConf.structured = original_structured  # type: ignore[method-assign]
         for cls, method in saved.items():
             if method is None:

@@ -43,7 +43,7 @@ def test_temporal_refit_and_rolling_backtest_run_in_subprocesses(fitted, tmp_pat
 
 
 def _prestart(ctx, fitted, tmp_path, monkeypatch, cores=2):
-    monkeypatch.setattr(stage.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr("mmm_meridian.models.jobs.os.cpu_count", lambda: cores)
     scratch = tmp_path / f"scratch-{cores}"
     scratch.mkdir()
     return stage.prestart(ctx.cfg, {"features": fitted.stage_dir("features")}, scratch, ctx.log)
@@ -64,7 +64,7 @@ def test_mmm_run_starts_the_temporal_refit_evaluate_would_start(fitted, tmp_path
     assert _prestart(ctx, fitted, tmp_path, monkeypatch, cores=1) is None  # one core would only alternate the fits
 
     off, _ = run_stage(fitted, tmp_path / "off", "evaluation.validation_strategies.temporal_holdout.weeks=6",
-                       "runtime.overlap_holdout_refit=false")
+                       "runtime.overlap_stages=false")
     assert _prestart(off, fitted, tmp_path / "off", monkeypatch) is None
     # Train's model already holds out the strategy's weeks: evaluate may score it, so nothing is started early.
     same, _ = run_stage(fitted, tmp_path / "same")

@@ -49,7 +49,7 @@ def run_report(cfg: object, tmp_path: Path, folders: dict[str, Path] | None = No
     out.mkdir()
     ctx = SimpleNamespace(cfg=cfg, inputs=folders, out=StageWriter("report", out),
                           store=ArtifactStore(tmp_path / "artifacts"), log=logging.getLogger("test"),
-                          extra_manifest={})
+                          extra_manifest={}, early=None)
     return stage.run(ctx), out, folders
 
 

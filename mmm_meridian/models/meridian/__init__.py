@@ -50,6 +50,7 @@ class MeridianEngine:
 
     name = "meridian"
     model_file = "model.binpb"
+    has_model_summary = True
     media_parameters = MEDIA_PARAMETERS
 
     # -- runtime -------------------------------------------------------------------------------------------------

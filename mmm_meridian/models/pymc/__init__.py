@@ -52,6 +52,7 @@ class PymcEngine:
 
     name = "pymc"
     model_file = "model.nc"
+    has_model_summary = False
     media_parameters = MEDIA_PARAMETERS
 
     # -- runtime -------------------------------------------------------------------------------------------------
