@@ -41,7 +41,7 @@ from mmm_meridian.evaluate.refit import PendingRefit, refit_job, train_split_res
 from mmm_meridian.feature_spec import INPUTS_FILE, SPEC_FILE
 from mmm_meridian.models import compare
 from mmm_meridian.models.base import Engine, RuntimePlan
-from mmm_meridian.models.jobs import FitJob, job_from_config, make_splits, may_overlap
+from mmm_meridian.models.jobs import FitJob, job_from_config, make_splits, why_not_overlap
 
 # Config keys this stage reads (its artifacts are keyed on them; see :mod:`mmm_meridian.pipeline`).
 READS: tuple[str, ...] = ("evaluation", "model.backend")
@@ -89,14 +89,18 @@ def holdout_refit_job(cfg: Any, base: FitJob, engine: Engine, plan: RuntimePlan,
 def prestart(cfg: Any, inputs: dict[str, Path], scratch: Path, log: logging.Logger) -> PendingRefit | None:
     """``mmm run``'s early start of the temporal holdout's refit, once the features stage is done, into
     ``scratch``: it samples while train does, and :meth:`Evaluator.start_temporal_refit` collects it. None (nothing
-    started) when ``runtime.overlap_stages`` is off, the fit runs on a GPU (which keeps one fit's memory) or
-    on one core, or no refit is certainly needed."""
+    started) when ``runtime.overlap_stages`` is off, no refit is certainly needed, or no core is to spare
+    (:func:`~mmm_meridian.models.jobs.why_not_overlap`)."""
     if not cfg.runtime.overlap_stages:
         return None
     weeks = temporal_refit_weeks(cfg, inputs["features"])
+    if weeks is None:
+        return None
     engine = models.for_config(cfg)
     plan = engine.plan(cfg.runtime)
-    if weeks is None or not may_overlap(plan):
+    refused = why_not_overlap(plan)
+    if refused is not None:
+        log.info("evaluate: temporal_holdout: the refit waits for evaluate, not started beside train: %s", refused)
         return None
     job = holdout_refit_job(cfg, job_from_config(cfg, inputs["features"], plan), engine, plan, "temporal_holdout",
                             holdout_weeks=weeks)

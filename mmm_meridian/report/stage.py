@@ -27,7 +27,7 @@ import pandas as pd
 from mmm_meridian import frame as cols
 from mmm_meridian import models
 from mmm_meridian.models.base import Engine, ModelOutputs
-from mmm_meridian.models.jobs import SubprocessSummary, may_overlap
+from mmm_meridian.models.jobs import SubprocessSummary, why_not_overlap
 from mmm_meridian.report import charts, dashboard, quality, sections
 from mmm_meridian.report.deck import Deck
 from mmm_meridian.report.formatting import label, ratio
@@ -46,14 +46,16 @@ def prestart(cfg: Any, inputs: dict[str, Path], scratch: Path, log: logging.Logg
     """``mmm run``'s early start of the engine's model summary page, once train is done: written in its own process
     into ``scratch`` while optimize runs (on the demo about 10 of the report stage's 17 s), and taken over by
     :func:`run`. None (nothing started) when ``reports.meridian_html`` or ``runtime.overlap_stages`` is off, the
-    engine writes no such page, or the work cannot overlap here (a GPU, or one core)."""
+    engine writes no such page, or no core is to spare (:func:`~mmm_meridian.models.jobs.why_not_overlap`)."""
     engine = models.for_config(cfg)
     model_file = inputs["train"] / engine.model_file
     if not (cfg.reports.meridian_html and cfg.runtime.overlap_stages and engine.has_model_summary
             and model_file.is_file()):
         return None
     plan = engine.plan(cfg.runtime)
-    if not may_overlap(plan):
+    refused = why_not_overlap(plan)
+    if refused is not None:
+        log.info("report: the model summary page waits for report, not started beside optimize: %s", refused)
         return None
     log.info("report: writing the model summary page in a separate process, started now so that it runs beside "
              "optimize (runtime.overlap_stages)")
