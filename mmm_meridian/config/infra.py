@@ -68,8 +68,7 @@ class RuntimeConfig:
     # `mmm run` starts a later stage's slow part beside the stages before it: evaluate's temporal holdout refit once
     # features is done (it samples while train does: a fit of the demo's size keeps about one core busy, and on 2 cores
     # train took 72 s with the refit beside it, as without), and report's model summary page once train is done
-    # (written while optimize runs). Only on a CPU with a core to spare: 2 or more cores and a load average below
-    # their number (a sweep's side-by-side jobs already use them; one GPU keeps one fit's memory); holds two
+    # (written while optimize runs). Only on a CPU with 2 or more cores (one GPU keeps one fit's memory); holds two
     # processes' memory at once. false: each stage does its own work when it runs. The same outputs either way.
     overlap_stages: bool = True
     upstream_policy: UpstreamPolicy = UpstreamPolicy.error

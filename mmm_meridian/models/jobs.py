@@ -344,18 +344,16 @@ class SubprocessFit:
 
 
 def why_not_overlap(plan: RuntimePlan) -> str | None:
-    """Why a stage's work may not run now in a second process beside another's (``runtime.overlap_stages``); None
-    when it may: on a CPU with a core to spare (one core would only alternate the two, and a machine whose load
-    average already reaches its cores, e.g. a sweep running jobs side by side, has none; one GPU keeps one fit's
-    memory)."""
-    cores = os.cpu_count() or 1
+    """Why a stage's work may not run in a second process beside another's (``runtime.overlap_stages``); None when it
+    may: on a CPU with 2 or more cores (one core would only alternate the two; one GPU keeps one fit's memory).
+
+    The machine's load is not asked: right after train, the load average still counts train's and the refit's own
+    processes, and a rule on it refused the report's early page in a cold demo run (benchmarks/RESULTS.md).
+    """
     if plan.device != "cpu":
         return "the fit runs on a GPU, which keeps one fit's memory"
-    if cores < 2:
+    if (os.cpu_count() or 1) < 2:
         return "this machine has one core"
-    load = os.getloadavg()[0]
-    if load >= cores:
-        return f"no core to spare (load average {load:.1f} on {cores} cores)"
     return None
 
 
