@@ -12,7 +12,7 @@ In ``mmm run`` a later stage may start work early, beside the stages before it: 
 ``prestart(cfg, inputs, scratch, log)`` and ``PRESTART_NEEDS`` (the stages that work reads) has the hook called once
 those stages are done; what it returns (an object with ``stop()``) reaches the stage's run as ``ctx.early``, and is
 stopped, with its scratch folder removed, when the run ends however it ends (evaluate starts its holdout refit this way,
-so that it samples while train does).
+so that it samples while train does, and report Meridian's model summary page, written while optimize runs).
 """
 
 from __future__ import annotations
@@ -340,13 +340,12 @@ def _prestart(cfg: MMMConfig, later: list[str], store: ArtifactStore, done: set[
             continue  # the stage will be skipped
         scratch = store.scratch(f"{name}-early")
         try:
-            handle = hook(cfg, {n: store.stage_dir(n) for n in needs}, scratch, logging.getLogger(f"mmm_meridian.{name}"))
-        except UserError as exc:
+            handle = hook(cfg, {n: store.stage_dir(n) for n in needs}, scratch,
+                          logging.getLogger(f"mmm_meridian.{name}"))
+        except BaseException as exc:
             shutil.rmtree(scratch, ignore_errors=True)
-            exc.stage = exc.stage or name
-            raise
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if isinstance(exc, UserError):
+                exc.stage = exc.stage or name
             raise
         if handle is None:
             shutil.rmtree(scratch, ignore_errors=True)
