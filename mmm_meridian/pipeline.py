@@ -328,11 +328,11 @@ def _prestart(cfg: MMMConfig, later: list[str], store: ArtifactStore, done: set[
     """Call the ``prestart`` hook of each later stage that will run, once the stages its early work reads are done
     in this run; ``started[stage]`` holds what it started (None: the hook started nothing)."""
     for name in later:
-        module = STAGES[name].module
-        hook = getattr(importlib.import_module(module), "prestart", None) if module else None
+        module = importlib.import_module(STAGES[name].module) if STAGES[name].module else None
+        hook = getattr(module, "prestart", None)
         if name in started or hook is None:
             continue
-        needs = tuple(importlib.import_module(module).PRESTART_NEEDS)  # type: ignore[arg-type]
+        needs = tuple(module.PRESTART_NEEDS)
         if not set(needs) <= done:
             continue
         started[name] = None

@@ -165,11 +165,13 @@ class Evaluator:
             self._base = job_from_config(self.cfg, self.ctx.input_path("features", SPEC_FILE).parent, self.plan)
         return self._base
 
+    def _plan_for(self, engine: Engine) -> RuntimePlan:
+        return self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
+
     def refit_job(self, name: str, engine: Engine | None = None, **holdout: Any) -> FitJob:
         """The main fit's job (``engine``: another engine's, for the second opinion) with a strategy's holdout."""
         engine = engine or self.engine
-        plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
-        return holdout_refit_job(self.cfg, self.base_job(), engine, plan, name, **holdout)
+        return holdout_refit_job(self.cfg, self.base_job(), engine, self._plan_for(engine), name, **holdout)
 
     def refit_dir(self, name: str) -> Path:
         return self.ctx.out.path(f"refits/{name}/.keep").parent
@@ -179,10 +181,10 @@ class Evaluator:
         :class:`~mmm_meridian.evaluate.refit.RefitResult`, or with ``wait=False`` the running refit
         (:class:`~mmm_meridian.evaluate.refit.PendingRefit`)."""
         engine = engine or self.engine
-        job = self.refit_job(name, engine, **holdout)
+        plan = self._plan_for(engine)
+        job = holdout_refit_job(self.cfg, self.base_job(), engine, plan, name, **holdout)
         doing = "scoring train's fit" if job.saved_model else "refitting"
         self.ctx.log.info("evaluate: %s: %s (%s engine) in a separate process", name, doing, engine.name)
-        plan = self.plan if engine is self.engine else engine.plan(self.cfg.runtime)
         pending = PendingRefit(job, self.refit_dir(name), engine.child_env(plan), self.cfg.training.split_timeout_s)
         return pending.result() if wait else pending
 
@@ -261,7 +263,6 @@ class Evaluator:
                 "convergence": record}
 
     def rolling(self) -> dict[str, Any]:
-
         results = train_split_results(self.ctx.input_path("train", "splits"))
         if results is None:
             weeks = pd.to_datetime(pd.Series(self.summary.times)).tolist()

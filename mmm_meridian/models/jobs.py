@@ -337,10 +337,15 @@ class SubprocessFit:
 
     def stop(self) -> None:
         """Kill the fit if it is still running and remove its job file."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        _kill(self.process)
         self._tmp.cleanup()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` if it still runs, and reap it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def why_not_overlap(plan: RuntimePlan) -> str | None:
@@ -383,9 +388,7 @@ class SubprocessSummary:
 
     def stop(self) -> None:
         """Kill the process if it still runs."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        _kill(self.process)
 
 
 def run_in_subprocess(job: FitJob, out_dir: Path, env: dict[str, str], timeout_s: float, what: str) -> dict:
